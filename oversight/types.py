@@ -139,8 +139,8 @@ class Transcript:
     question: Question
     turns: tuple[Turn, ...]
     decision: JudgeDecision
-    assignment: tuple[str, ...] = ()
-    """For each agent role in order, the answer index it argued, e.g. ("debater_a=0", ...)."""
+    assignment: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    """Agent role -> index (in `question.answers`) of the answer it argued."""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -153,7 +153,7 @@ class Transcript:
             "question": self.question.to_dict(),
             "turns": [t.to_dict() for t in self.turns],
             "decision": self.decision.to_dict(),
-            "assignment": list(self.assignment),
+            "assignment": dict(self.assignment),
             "meta": self.meta,
         }
 
@@ -165,6 +165,6 @@ class Transcript:
             question=Question.from_dict(d["question"]),
             turns=tuple(Turn(**t) for t in d["turns"]),
             decision=JudgeDecision(**{**dec, "probs": tuple(dec["probs"])}),
-            assignment=tuple(d.get("assignment", ())),
+            assignment=dict(d.get("assignment", {})),
             meta=d.get("meta", {}),
         )

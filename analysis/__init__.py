@@ -1,0 +1,1 @@
+"""Analysis of judged runs: pandas in, pandas out."""

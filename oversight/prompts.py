@@ -1,0 +1,38 @@
+"""Render the Jinja2 templates in the `prompts` package into chat messages.
+
+A template file is a sequence of sections, each opened by a header line `=== user ===`
+(or system / assistant). Sections are split *before* rendering, so model-written text passed in as
+a variable can never open a new message, and Jinja never evaluates variable contents as template code.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+
+import jinja2
+
+from oversight.errors import ConfigError
+from oversight.types import Message
+
+_HEADER = re.compile(r"^=== (system|user|assistant) ===[ \t]*$", re.MULTILINE)
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True,
+                          lstrip_blocks=True, keep_trailing_newline=False)
+
+
+@functools.cache
+def _sections(name: str) -> tuple[tuple[str, jinja2.Template], ...]:
+    path = importlib.resources.files("prompts").joinpath(f"{name}.j2")
+    if not path.is_file():
+        raise ConfigError(f"prompt template {name!r} not found in the prompts package ({path})")
+    source = path.read_text(encoding="utf-8")
+    parts = _HEADER.split(source)
+    if parts[0].strip():
+        raise ConfigError(f"prompt template {name!r} must start with a '=== user ===' style header")
+    return tuple((role, _ENV.from_string(body.strip("\n"))) for role, body in zip(parts[1::2], parts[2::2]))
+
+
+def render(template_name: str, /, **variables: object) -> tuple[Message, ...]:
+    """Render template `template_name` (path under prompts/, without `.j2`) into messages."""
+    return tuple(Message(role, template.render(**variables).strip()) for role, template in _sections(template_name))

@@ -1,0 +1,110 @@
+"""Run one experiment: validate everything, load models, play episodes, write the run folder.
+
+Data flows one way: task -> questions (framed) -> protocol episodes -> engine (batched model calls) ->
+run store (transcripts, results) -> analysis summary. Everything the user controls is validated
+before any model is loaded, so a typo costs seconds, not a model load.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import protocols  # noqa: F401  (registers protocols)
+from oversight.config import RunConfig
+from oversight.engine import Engine
+from oversight.models import ModelSpec, load_backend, parse_model_spec
+from oversight.models.base import Backend
+from oversight.registry import lookup
+from oversight.store import RunStore
+from oversight.types import Question, Transcript
+from tasks.base import load_questions
+from tasks.framing import apply_order
+
+
+@dataclass
+class RunReport:
+    path: Path
+    results: Any
+    """pandas DataFrame, one row per judged episode (all episodes in the folder, resumed ones too)."""
+    episodes_run: int
+    episodes_skipped: int
+    seconds_total: float
+    seconds_loading: float
+    backend_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def episode_key(question: Question) -> str:
+    return f"{question.id}#{'swapped' if question.meta.get('swapped') else 'original'}"
+
+
+def role_specs(config: RunConfig, roles: tuple[str, ...]) -> dict[str, ModelSpec]:
+    """Model spec per role family used by the protocol (`debater_a` -> `debater`)."""
+    by_family = {"judge": config.judge, "debater": config.debater}
+    return {family: parse_model_spec(by_family[family], config.backend)
+            for family in dict.fromkeys(role.split("_")[0] for role in roles)}
+
+
+def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[str, ModelSpec]) -> dict[str, Any]:
+    q, d = transcript.question, transcript.decision
+    p_correct = d.probs[q.correct_index]
+    return {
+        "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
+        "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
+        "judge": str(specs["judge"]), "debater": str(specs["debater"]) if "debater" in specs else None,
+        "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
+        "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
+        "p_correct": p_correct, "verdict": d.verdict, "correct": transcript.correct, "invalid": d.invalid,
+        "judge_mass": d.mass,
+    }
+
+
+def load_models(specs: dict[str, ModelSpec], console: Console) -> dict[str, Backend]:
+    """One loaded backend per distinct spec, shared by every role that names it."""
+    loaded: dict[ModelSpec, Backend] = {}
+    for family, spec in specs.items():
+        if spec not in loaded:
+            start = time.perf_counter()
+            console.print(f"[dim]loading {family} model {spec} ...[/dim]")
+            loaded[spec] = load_backend(spec)
+            console.print(f"[dim]loaded {spec} in {time.perf_counter() - start:.1f}s[/dim]")
+    return {family: loaded[spec] for family, spec in specs.items()}
+
+
+def run_experiment(config: RunConfig, console: Console | None = None,
+                   models: dict[str, Backend] | None = None) -> RunReport:
+    """Run (or resume) `config`; `models` lets callers pass already-loaded backends by role family."""
+    console = console or Console(stderr=True)
+    start = time.perf_counter()
+    protocol = lookup("protocol", config.protocol)(
+        rounds=config.rounds, word_limit=config.word_limit, max_tokens=config.max_tokens,
+        temperature=config.temperature, seed=config.seed)
+    specs = role_specs(config, protocol.roles)
+    questions = apply_order(load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data),
+                            config.order, config.seed)
+    store = RunStore.open(Path(config.out) / config.run_id, config.model_dump(), config.identity())
+    store.repair()
+    done = store.done_keys()
+    todo = [q for q in questions if episode_key(q) not in done]
+    if todo and models is None:
+        models = load_models(specs, console)
+    loading = time.perf_counter() - start
+
+    engine = Engine(models or {})
+    if todo:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, disable=not console.is_terminal) as bar:
+            task = bar.add_task(f"{config.protocol} on {config.task}", total=len(todo))
+            engine.progress = lambda: bar.advance(task)
+            engine.run(((episode_key(q), protocol.run(q)) for q in todo),
+                       on_finish=lambda key, t: store.append(key, t, result_row(config, key, t, specs)))
+    results = store.write_results()
+    return RunReport(path=store.path, results=results, episodes_run=len(todo),
+                     episodes_skipped=len(questions) - len(todo), seconds_total=time.perf_counter() - start,
+                     seconds_loading=loading, backend_seconds=dict(engine.stats.seconds))

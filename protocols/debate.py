@@ -1,0 +1,40 @@
+"""Assigned debate: debater A argues the first answer, debater B the second (Kenton et al. 2024).
+
+Turns are simultaneous: in each round both debaters see the transcript of the earlier rounds only.
+The judge sees the arguments (never a debater's private thinking) and decides between the answers.
+"""
+
+from __future__ import annotations
+
+from oversight import prompts
+from oversight.registry import register
+from oversight.types import Question, Request, Transcript, Turn
+from protocols.base import Episode, Protocol, decision_from, public_argument
+
+NAMES = {"debater_a": "Alice", "debater_b": "Bob"}
+
+
+@register("protocol", "debate")
+class Debate(Protocol):
+    name = "debate"
+    roles = ("debater_a", "debater_b", "judge")
+
+    def run(self, question: Question) -> Episode:
+        turns: list[Turn] = []
+        for round_ in range(self.rounds):
+            requests = [self._debater_request(question, role, position, round_, tuple(turns))
+                        for position, role in enumerate(("debater_a", "debater_b"))]
+            replies = yield requests
+            turns += [Turn(role=req.role, round=round_, text=public_argument(rep.text), raw=rep.text)
+                      for req, rep in zip(requests, replies)]
+        [verdict] = yield [self.judge_request("debate/judge", question=question, transcript=turns, names=NAMES)]
+        return Transcript(protocol=self.name, question=question, turns=tuple(turns),
+                          decision=decision_from(verdict), assignment={"debater_a": 0, "debater_b": 1})
+
+    def _debater_request(self, question: Question, role: str, position: int, round_: int,
+                         transcript: tuple[Turn, ...]) -> Request:
+        other = "debater_b" if role == "debater_a" else "debater_a"
+        messages = prompts.render(
+            "debate/debater", question=question, name=NAMES[role], opponent=NAMES[other], position=position,
+            round=round_, rounds=self.rounds, transcript=transcript, names=NAMES, word_limit=self.word_limit)
+        return Request(role=role, messages=messages, sampling=self.agent_sampling)

@@ -1,0 +1,17 @@
+"""QA without article: the judge answers alone, seeing only the question and the two answers."""
+
+from __future__ import annotations
+
+from oversight.registry import register
+from oversight.types import Question, Transcript
+from protocols.base import Episode, Protocol, decision_from
+
+
+@register("protocol", "direct")
+class DirectQA(Protocol):
+    name = "direct"
+    roles = ("judge",)
+
+    def run(self, question: Question) -> Episode:
+        [reply] = yield [self.judge_request("direct/judge", question=question)]
+        return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))

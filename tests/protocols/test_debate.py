@@ -1,0 +1,112 @@
+"""What each role sees in debate and direct QA, and how answer order maps to labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from oversight.engine import Engine
+from oversight.models.base import Backend
+from oversight.models.scripted import ScriptedBackend
+from oversight.types import Reply, Request
+from protocols.base import public_argument
+from protocols.debate import Debate
+from protocols.direct import DirectQA
+from tests.helpers import make_questions
+
+
+class Recorder(Backend):
+    """Answers like a debater with a private thought and records every prompt it was shown."""
+
+    name = "recorder"
+
+    def __init__(self, judge_pick: int = 0) -> None:
+        super().__init__("recorder")
+        self.seen: list[Request] = []
+        self.judge_pick = judge_pick
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        self.seen += requests
+        return [Reply(text=f"<thinking>SECRET-{r.role}</thinking><argument>PUBLIC-{r.role}</argument>")
+                for r in requests]
+
+    def choice(self, requests: Sequence[Request]) -> list[Reply]:
+        self.seen += requests
+        probs = [0.2, 0.2]
+        probs[self.judge_pick] = 0.8
+        return [Reply(option_probs=tuple(probs), option_mass=1.0) for _ in requests]
+
+
+def prompt(request: Request) -> str:
+    return "\n".join(m.content for m in request.messages)
+
+
+def run_debate(rounds: int = 2, context: str | None = "THE ARTICLE TEXT"):
+    agents, judge = Recorder(), Recorder()
+    [question] = make_questions(1, context=context)
+    [transcript] = Engine({"debater": agents, "judge": judge}).run(
+        [("q", Debate(rounds=rounds).run(question))]).values()
+    return question, transcript, agents.seen, judge.seen
+
+
+def test_debaters_see_question_both_answers_and_their_own_assignment():
+    question, _, seen, _ = run_debate(rounds=1)
+    by_role = {r.role: prompt(r) for r in seen}
+    for role, position in (("debater_a", 1), ("debater_b", 2)):
+        text = by_role[role]
+        assert question.question in text
+        assert question.answers[0] in text and question.answers[1] in text
+        assert f"you defend Answer {position}" in text
+        assert "THE ARTICLE TEXT" in text  # agents may read the source text
+
+
+def test_later_rounds_show_both_public_arguments_but_never_private_thinking():
+    _, transcript, seen, _ = run_debate(rounds=2)
+    round_two = [prompt(r) for r in seen[2:]]
+    assert len(round_two) == 2
+    for text in round_two:
+        assert "PUBLIC-debater_a" in text and "PUBLIC-debater_b" in text
+        assert "SECRET" not in text
+    assert [t.text for t in transcript.turns] == ["PUBLIC-debater_a", "PUBLIC-debater_b"] * 2
+    assert transcript.turns[0].raw.startswith("<thinking>SECRET")
+
+
+def test_judge_sees_arguments_but_not_thinking_nor_the_article():
+    question, _, _, judge_seen = run_debate(rounds=2)
+    [request] = judge_seen
+    text = prompt(request)
+    assert request.kind == "choice" and request.options == ("1", "2")
+    assert question.answers[0] in text and question.answers[1] in text
+    assert text.count("PUBLIC-debater_a") == 2 and text.count("PUBLIC-debater_b") == 2
+    assert "SECRET" not in text and "THE ARTICLE TEXT" not in text
+    # The judge prompt reminds it that the order is random and ends on an open "Answer:" so the
+    # next token is the label.
+    assert "order of the two answers is random" in text
+    assert request.messages[-1].role == "assistant" and request.messages[-1].content == "Answer:"
+
+
+def test_direct_judge_sees_only_question_and_answers():
+    judge = Recorder()
+    [question] = make_questions(1, context="THE ARTICLE TEXT")
+    Engine({"judge": judge}).run([("q", DirectQA().run(question))])
+    [request] = judge.seen
+    text = prompt(request)
+    assert question.question in text and question.answers[1] in text
+    assert "THE ARTICLE TEXT" not in text and "debate" not in text.lower()
+
+
+def test_swapping_answer_order_swaps_debater_sides_and_labels():
+    [question] = make_questions(1)
+    swapped = question.swapped()
+    transcripts = Engine({"debater": Recorder(), "judge": ScriptedBackend("first")}).run(
+        [("a", Debate(rounds=1).run(question)), ("b", Debate(rounds=1).run(swapped))])
+    # A judge that always picks label 1 is right on one order and wrong on the other.
+    assert transcripts["a"].decision.verdict == 0 and transcripts["b"].decision.verdict == 0
+    assert transcripts["a"].correct and not transcripts["b"].correct
+    assert swapped.answers == question.answers[::-1] and swapped.correct_index == 1
+
+
+def test_public_argument_extraction():
+    assert public_argument("<thinking>x</thinking><argument> y </argument>") == "y"
+    assert public_argument("<thinking>x</thinking> plain text") == "plain text"
+    assert public_argument("<argument>cut off mid-sentence") == "cut off mid-sentence"
+    assert public_argument("<thinking>never closed") == ""
