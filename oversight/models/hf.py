@@ -1,0 +1,261 @@
+"""The transformers backend: any causal LM with a chat template, on CPU (float32) or CUDA (bf16).
+
+`HFBackend("embedded:smollm2-135m")`, `HFBackend("Qwen/Qwen2.5-0.5B-Instruct")` (hub access needed)
+or `HFBackend("/path/to/hf-dir")`. Generation is batched with left padding in micro-batches of
+`batch_size`; `choice` is one forward pass per micro-batch, reading the last position's logits.
+
+Sampling is defined by the Request alone (temperature, max_tokens, seed): the model's own
+generation_config defaults (repetition penalty, top-k...) are not applied, so hf and vllm sample
+from the same distribution. Token logprobs are the model's raw log-softmax (before temperature),
+like vLLM's default `raw_logprobs`.
+
+This module imports torch and transformers at import time; the engine imports it lazily.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessor
+
+from oversight.errors import BackendError, ConfigError
+from oversight.models import embedded
+from oversight.models.base import Backend
+from oversight.models.choice import check_kind, encode_prompt, option_probs, option_token_ids
+from oversight.registry import register
+from oversight.types import Reply, Request
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
+class _LogprobRecorder(LogitsProcessor):
+    """Records the raw log-prob of each generated token without keeping every step's logits.
+
+    Called at each decoding step with the scores for the next token (before temperature and other
+    warpers, which transformers applies after custom processors). The token chosen at step t is the
+    last column of `input_ids` at step t+1, so we gather it from the previous step's log-softmax.
+    """
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, steps) log-probs, given the tokens chosen at the last step."""
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, last_tokens[:, None]).squeeze(1))
+            self.prev = None
+        return torch.stack(self.steps, dim=1) if self.steps else torch.empty(0)
+
+
+@register("backend", "hf")
+class HFBackend(Backend):
+    """One transformers model. Options: batch_size (8), device ("cuda" if available else "cpu"),
+    dtype (float32 on CPU, bfloat16 on CUDA), seed (default sampling seed), trust_remote_code."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
+        trust_remote_code: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(model)
+        if options:
+            raise ConfigError(
+                f"unknown option(s) for the hf backend: {', '.join(sorted(options))}; known: "
+                "batch_size, device, dtype, seed, trust_remote_code"
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"hf backend: batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dtype in (None, "auto"):
+            self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        elif dtype in _DTYPES:
+            self.dtype = _DTYPES[dtype]
+        else:
+            raise ConfigError(f"hf backend: unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+
+        self.path = embedded.resolve_model_path(model) if embedded.is_embedded(model) else model
+        t0 = time.perf_counter()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, trust_remote_code=trust_remote_code)
+            self.lm = AutoModelForCausalLM.from_pretrained(
+                self.path, dtype=self.dtype, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as e:
+            raise BackendError(
+                f"transformers could not load model {model!r} ({self.path}): {e}. Pass a local model "
+                "directory, a Hugging Face id (needs hub access or a filled HF cache), or an embedded "
+                f"model: {', '.join('embedded:' + n for n in embedded.EMBEDDED)}"
+            ) from e
+        self.lm.to(self.device).eval()
+        self.load_seconds = time.perf_counter() - t0
+
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        gen = self.lm.generation_config
+        eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else tok.eos_token_id
+        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
+        # A clean config: the Request's Sampling, not the checkpoint's defaults, decides sampling.
+        self._gen_base = dict(
+            eos_token_id=sorted(self.eos_ids) or None,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=gen.bos_token_id if gen is not None else None,
+        )
+        self.max_len = getattr(self.lm.config, "max_position_embeddings", None)
+        self._option_cache: dict[tuple[str, ...], tuple[tuple[int, ...], ...]] = {}
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    def _encode(self, requests: Sequence[Request], extra: int) -> list[list[int]]:
+        out = []
+        for r in requests:
+            ids = encode_prompt(self.tokenizer, r.messages)
+            if self.max_len and len(ids) + extra > self.max_len:
+                raise BackendError(
+                    f"prompt of role {r.role!r} is {len(ids)} tokens (+{extra} to generate), beyond "
+                    f"the {self.max_len}-token context of {self.model}"
+                )
+            out.append(ids)
+        return out
+
+    def _batch(self, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded input_ids and attention_mask."""
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, x in enumerate(ids):
+            if x:
+                input_ids[i, width - len(x):] = torch.tensor(x, dtype=torch.long)
+                mask[i, width - len(x):] = 1
+        return input_ids.to(self.device), mask.to(self.device)
+
+    def _chunks(self, order: list[int]) -> list[list[int]]:
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _options(self, options: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+        if options not in self._option_cache:
+            self._option_cache[options] = option_token_ids(self.tokenizer, options)
+        return self._option_cache[options]
+
+    # ---------------------------------------------------------------------------------- calls
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        check_kind(requests, "generate")
+        if not requests:
+            return []
+        self._require_open()
+        prompts = self._encode(requests, extra=0)
+        replies: list[Reply | None] = [None] * len(requests)
+        # Requests that sample alike share micro-batches; shortest prompts first (less padding).
+        groups: dict[tuple[float, int | None], list[int]] = {}
+        for i, r in enumerate(requests):
+            seed = r.sampling.seed if r.sampling.seed is not None else self.seed
+            groups.setdefault((float(r.sampling.temperature), seed), []).append(i)
+        for (temperature, seed), idx in groups.items():
+            idx.sort(key=lambda i: len(prompts[i]))
+            for chunk in self._chunks(idx):
+                outs = self._generate_batch([prompts[i] for i in chunk],
+                                            [requests[i].sampling.max_tokens for i in chunk],
+                                            temperature, seed)
+                for i, rep in zip(chunk, outs):
+                    replies[i] = rep
+        return [r for r in replies if r is not None]
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompts: list[list[int]], max_tokens: list[int], temperature: float,
+                        seed: int | None) -> list[Reply]:
+        input_ids, mask = self._batch(prompts)
+        sample = temperature > 0
+        cfg = GenerationConfig(
+            **self._gen_base,
+            max_new_tokens=max(max_tokens),
+            do_sample=sample,
+            temperature=temperature if sample else None,
+            top_k=None,
+            top_p=None,
+        )
+        if sample and seed is not None:
+            torch.manual_seed(seed)
+        rec = _LogprobRecorder()
+        seqs = self.lm.generate(
+            input_ids=input_ids, attention_mask=mask, generation_config=cfg,
+            logits_processor=[rec],
+        )
+        new = seqs[:, input_ids.shape[1]:]
+        lps = rec.finish(new[:, -1]) if new.shape[1] else torch.empty((len(prompts), 0))
+        new, lps = new.tolist(), lps.tolist()
+        out = []
+        for row, row_lp, limit in zip(new, lps, max_tokens):
+            n = min(limit, len(row))
+            for j in range(n):
+                if row[j] in self.eos_ids:
+                    n = j + 1
+                    break
+            toks = row[:n]
+            text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            out.append(Reply(text=text, token_ids=tuple(toks), logprobs=tuple(row_lp[:n])))
+        return out
+
+    def choice(self, requests: Sequence[Request]) -> list[Reply]:
+        check_kind(requests, "choice")
+        if not requests:
+            return []
+        self._require_open()
+        option_ids = [self._options(tuple(r.options)) for r in requests]
+        prompts = self._encode(requests, extra=1)
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
+        replies: list[Reply | None] = [None] * len(requests)
+        for chunk in self._chunks(order):
+            rows = self.next_token_logprobs([prompts[i] for i in chunk])
+            for i, row in zip(chunk, rows):
+                probs, mass = option_probs(row, option_ids[i])
+                replies[i] = Reply(option_probs=probs, option_mass=mass)
+        return [r for r in replies if r is not None]
+
+    @torch.inference_mode()
+    def next_token_logprobs(self, prompts: list[list[int]]) -> torch.Tensor:
+        """(batch, vocab) float32 log-probs of the token after each prompt (one forward pass)."""
+        input_ids, mask = self._batch(prompts)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                         logits_to_keep=1, use_cache=False)
+        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+
+    def _require_open(self) -> None:
+        if getattr(self, "lm", None) is None:
+            raise BackendError(f"hf backend for {self.model!r} was closed")
+
+    def close(self) -> None:
+        if getattr(self, "lm", None) is None:
+            return
+        self.lm = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,74 @@
+"""The command line: fast help, clear errors with exit code 2, a full run on the scripted backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+SCRIPTED = ["--judge", "scripted:first", "--debater", "scripted:echo"]
+
+
+def oversight(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "oversight.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
+
+
+def test_help_is_fast_and_imports_no_torch_or_vllm():
+    start = time.perf_counter()
+    result = oversight("--help")
+    assert result.returncode == 0 and "run" in result.stdout
+    assert time.perf_counter() - start < 2.0
+    probe = subprocess.run([sys.executable, "-c", "import sys, oversight.cli; "
+                            "print(sorted(m for m in ('torch', 'vllm', 'transformers', 'pandas') if m in sys.modules))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "debate", "--task", "nope"], "unknown task 'nope'"),
+    (["run", "chess", "--task", "math"], "unknown protocol 'chess'"),
+    (["run", "debate", "--task", "math", "--judge", "embedded:gpt-9"], "unknown embedded model 'gpt-9'"),
+    (["run", "debate", "--task", "math", "--judge", "magic:model"], "unknown backend 'magic'"),
+    (["run", "debate", "--task", "math", "--limit", "0"], "--limit"),
+    (["run", "debate", "--task", "math", "--order", "sideways"], "--order"),
+])
+def test_bad_input_is_one_clear_message_and_exit_code_2(tmp_path, args, message):
+    result = oversight(*args, "--out", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_missing_data_says_how_to_point_at_local_files(tmp_path):
+    env = {"OVERSIGHT_DATA_DIR": "", "HF_HUB_OFFLINE": "1"}
+    result = oversight("run", "debate", "--task", "math", "--out", str(tmp_path), *SCRIPTED, env=env)
+    assert result.returncode == 2
+    assert "OVERSIGHT_DATA_DIR" in result.stderr and "--data" in result.stderr
+    missing = oversight("run", "debate", "--task", "math", "--data", str(tmp_path / "nowhere"), *SCRIPTED)
+    assert missing.returncode == 2 and "nowhere" in missing.stderr
+
+
+def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
+    args = ["run", "debate", "--task", "math", "--limit", "6", "--rounds", "2", "--order", "both",
+            "--out", str(tmp_path), *SCRIPTED]
+    first = oversight(*args)
+    assert first.returncode == 0, first.stderr
+    [run] = list(tmp_path.iterdir())
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "transcripts.jsonl", "results.parquet"}
+    results = pd.read_parquet(run / "results.parquet")
+    assert len(results) == 12 and results["question_id"].nunique() == 6
+    # A judge that always picks label 1, judged in both orders, is right exactly half the time.
+    assert results["correct"].mean() == 0.5
+    assert set(results.groupby("question_id")["correct"].sum()) == {1}
+    assert "accuracy" in first.stdout and "0.500" in first.stdout and "95% CI" in first.stdout
+
+    again = oversight(*args)
+    assert again.returncode == 0
+    assert "0 episodes run, 12 already done" in again.stdout
+    assert len((run / "transcripts.jsonl").read_text().splitlines()) == 12
