@@ -15,8 +15,8 @@ from oversight.errors import EXIT_BAD_INPUT, OversightError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Scalable-oversight experiments: debate, consultancy and direct QA with weak judges.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Limit = Annotated[Optional[int], typer.Option(help="Number of questions (seeded sample); default all.",
                                               rich_help_panel="Data")]
@@ -56,7 +56,12 @@ def run(
     config = make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
                          rounds=rounds, judge=judge, debater=debater, backend=backend, max_tokens=max_tokens,
                          temperature=temperature, out=out_dir, name=name)
-    print_summary(run_experiment(config, console=err), out)
+    try:
+        report = run_experiment(config, console=err)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished episodes are saved; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    print_summary(report, out)
 
 
 @app.command()
@@ -99,20 +104,11 @@ def models() -> None:
 
 
 def main() -> None:
-    import click
-
     try:
-        code = app(standalone_mode=False)
-    except click.ClickException as exc:  # usage errors: unknown option, bad type (exit 2)
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        err.print("interrupted; finished episodes are saved; rerun the same command to resume")
-        sys.exit(130)
+        app()  # usage errors (unknown option, bad type) exit 2 inside typer
     except OversightError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

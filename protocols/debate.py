@@ -16,6 +16,8 @@ NAMES = {"debater_a": "Alice", "debater_b": "Bob"}
 
 @register("protocol", "debate")
 class Debate(Protocol):
+    """Assigned debate, simultaneous turns: Alice argues answer 1, Bob answer 2, the judge decides."""
+
     name = "debate"
     roles = ("debater_a", "debater_b", "judge")
 

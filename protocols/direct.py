@@ -9,6 +9,8 @@ from protocols.base import Episode, Protocol, decision_from
 
 @register("protocol", "direct")
 class DirectQA(Protocol):
+    """QA without article: the judge alone picks between the two answers."""
+
     name = "direct"
     roles = ("judge",)
 
