@@ -2,11 +2,14 @@
 
 A judge decision is read from the next-token distribution after the prompt, never parsed from text:
 
-* `option_token_ids(tokenizer, ("A", "B"))` -> for each option, the token ids that can start it
-  (the label with and without a leading space, first token only);
-* `option_probs(logprobs, ids)` -> P(option) renormalised over the options, plus the total
-  unnormalised probability mass the model put on them (low mass = the judge wanted to say
-  something else; protocols may treat that as invalid).
+* `option_tokens(tokenizer, ("A", "B"))` -> for each option, the token ids that can start it
+  (the label with and without a leading space, first token only; for tokenizers that split the
+  space off a label, the token after the space too): an `OptionTokens`;
+* `spec.queries()` -> which next-token log-probs a backend must compute (after the prompt, and
+  after prompt + space when needed), and `choice_probs(spec, rows)` -> P(option) renormalised over
+  the options plus the total unnormalised probability mass the model put on them (low mass = the
+  judge wanted to say something else; protocols may treat that as invalid);
+* `option_token_ids` / `option_probs`: the same for a single distribution (direct tokens only).
 
 `render_prompt`/`encode_prompt` turn a Request's messages into the exact prompt both backends feed
 the model, so hf and vllm see identical token ids.
@@ -18,52 +21,102 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from oversight.errors import ConfigError
 from oversight.types import Message, Request
 
 
-def option_token_ids(tokenizer: Any, options: Sequence[str]) -> tuple[tuple[int, ...], ...]:
-    """For each option label, the distinct token ids that start it.
+@dataclass(frozen=True, slots=True)
+class OptionTokens:
+    """How each option of a choice can start, as tokens.
 
-    Both `label` and `" " + label` are tokenized (no special tokens) and the first token kept,
-    unless that token is only whitespace (tokenizers that split the space off, e.g. Qwen's digits):
-    a bare-space token says nothing about which option follows. Raises ConfigError when an option
-    yields no token or two options share a starting token (e.g. "10" and "12" under a tokenizer that
-    splits digits): their probabilities could not be told apart.
+    `direct[i]`: tokens that start option i right after the prompt ("A", " A"). `space`: for
+    tokenizers that split the space off a label (" 1" -> " ", "1", as SmolLM2's and Qwen's do for
+    digits), that whitespace token; `after_space[i]`: the tokens that start option i after it. Then
+    P(option i) = sum P(direct[i] | prompt) + P(space | prompt) * sum P(after_space[i] | prompt + space),
+    the exact first-token probability of both spellings. Without this, a prompt ending in
+    "Answer:" would put nearly all its mass on the space token and little on the digits.
     """
+
+    options: tuple[str, ...]
+    direct: tuple[tuple[int, ...], ...]
+    space: int | None = None
+    after_space: tuple[tuple[int, ...], ...] = ()
+
+    def queries(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The next-token log-probs a backend must supply: (suffix appended to the prompt, token ids
+        needed from the distribution after prompt + suffix). Feed them back to `choice_probs` in
+        this order."""
+        first = {t for ids in self.direct for t in ids}
+        if self.space is None:
+            return [((), tuple(sorted(first)))]
+        after = {t for ids in self.after_space for t in ids}
+        return [((), tuple(sorted(first | {self.space}))), ((self.space,), tuple(sorted(after)))]
+
+
+def option_tokens(tokenizer: Any, options: Sequence[str]) -> OptionTokens:
+    """The tokens that start each option label (see OptionTokens).
+
+    `label` and `" " + label` are tokenized without special tokens and their first token kept; when
+    that first token is only whitespace, the token after it is kept as an after-space token.
+    Raises ConfigError when an option yields no token or two options share a starting token (e.g.
+    "10" and "12" under a tokenizer that splits digits): they could not be told apart.
+    """
+    options = tuple(options)
     if len(options) < 2:
         raise ConfigError(f"a choice needs at least two options, got {list(options)!r}")
     if len(set(options)) != len(options):
         raise ConfigError(f"choice options must be distinct, got {list(options)!r}")
-    result: list[tuple[int, ...]] = []
-    owner: dict[int, str] = {}
+
+    def blank(t: int) -> bool:
+        return not tokenizer.decode([t]).strip()
+
+    direct: list[tuple[int, ...]] = []
+    after: list[tuple[int, ...]] = []
+    spaces: set[int] = set()
     for label in options:
         if not label or not label.strip():
             raise ConfigError(f"choice option labels must be non-blank, got {label!r} in {list(options)!r}")
-        ids: list[int] = []
+        d: list[int] = []
+        a: list[int] = []
         for variant in (label, " " + label.lstrip()):
-            toks = tokenizer.encode(variant, add_special_tokens=False)
+            toks = [int(t) for t in tokenizer.encode(variant, add_special_tokens=False)]
             if not toks:
                 continue
-            first = int(toks[0])
-            if not tokenizer.decode([first]).strip():
-                continue
-            if first not in ids:
-                ids.append(first)
-        if not ids:
+            if not blank(toks[0]):
+                if toks[0] not in d:
+                    d.append(toks[0])
+            elif len(toks) > 1 and not blank(toks[1]):
+                spaces.add(toks[0])
+                if toks[1] not in a:
+                    a.append(toks[1])
+        if not d and not a:
             raise ConfigError(f"choice option {label!r} does not tokenize to any usable token")
-        for t in ids:
-            if t in owner and owner[t] != label:
-                raise ConfigError(
-                    f"choice options {owner[t]!r} and {label!r} start with the same token "
-                    f"({tokenizer.decode([t])!r}, id {t}); use labels that differ in their first "
-                    "character, e.g. ('A', 'B') or ('1', '2')"
-                )
-            owner[t] = label
-        result.append(tuple(ids))
-    return tuple(result)
+        direct.append(tuple(d))
+        after.append(tuple(a))
+    if len(spaces) > 1:
+        raise ConfigError(f"choice options {list(options)!r} start with different whitespace tokens "
+                          f"{sorted(spaces)}; use labels of one kind, e.g. ('A', 'B') or ('1', '2')")
+    for kind, table in (("", direct), (" (after a space)", after)):
+        owner: dict[int, str] = {}
+        for label, ids in zip(options, table):
+            for t in ids:
+                if t in owner:
+                    raise ConfigError(
+                        f"choice options {owner[t]!r} and {label!r} start with the same token{kind} "
+                        f"({tokenizer.decode([t])!r}, id {t}); use labels that differ in their first "
+                        "character, e.g. ('A', 'B') or ('1', '2')"
+                    )
+                owner[t] = label
+    space = spaces.pop() if spaces else None
+    return OptionTokens(options, tuple(direct), space, tuple(after) if space is not None else ())
+
+
+def option_token_ids(tokenizer: Any, options: Sequence[str]) -> tuple[tuple[int, ...], ...]:
+    """For each option label, the distinct token ids that start it right after the prompt."""
+    return option_tokens(tokenizer, options).direct
 
 
 def _logsumexp(xs: Sequence[float]) -> float:
@@ -83,28 +136,47 @@ def option_probs(
     objects). The probability of an option is the sum over its starting tokens. When the options
     carry no mass at all the probabilities are uniform and the mass is 0.0.
     """
+    table = _lookup(logprobs, sorted({t for ids in option_ids for t in ids}))
+    return _normalise([_logsumexp([table[t] for t in ids]) if ids else -math.inf for ids in option_ids])
+
+
+def _lookup(logprobs: Any, ids: Sequence[int]) -> dict[int, float]:
     if isinstance(logprobs, Mapping):
-        def lp(t: int) -> float:
+        out = {}
+        for t in ids:
             v = logprobs.get(t)
-            if v is None:
-                return -math.inf
-            return float(getattr(v, "logprob", v))
-    else:
-        if hasattr(logprobs, "detach"):  # torch tensor: one gather, then plain floats
-            logprobs = logprobs.detach().float().cpu()
-        flat = sorted({t for ids in option_ids for t in ids})
-        table = {t: float(logprobs[t]) for t in flat}
+            out[t] = -math.inf if v is None else float(getattr(v, "logprob", v))
+        return out
+    if hasattr(logprobs, "detach"):
+        logprobs = logprobs.detach().float().cpu()
+    return {t: float(logprobs[t]) for t in ids}
 
-        def lp(t: int) -> float:
-            return table[t]
 
-    per_option = [_logsumexp([lp(t) for t in ids]) for ids in option_ids]
+def choice_probs(spec: OptionTokens, logprobs: Sequence[Any]) -> tuple[tuple[float, ...], float]:
+    """(P(option) renormalised, total mass) from the log-probs answering `spec.queries()`, in order.
+
+    Each element is a full-vocabulary vector or a mapping token_id -> logprob, as in `option_probs`.
+    """
+    queries = spec.queries()
+    if len(logprobs) != len(queries):
+        raise ValueError(f"expected {len(queries)} log-prob rows, got {len(logprobs)}")
+    first = _lookup(logprobs[0], queries[0][1])
+    per_option = []
+    for i in range(len(spec.options)):
+        parts = [first[t] for t in spec.direct[i]]
+        if spec.space is not None and spec.after_space[i]:
+            after = _lookup(logprobs[1], spec.after_space[i])
+            parts.append(first[spec.space] + _logsumexp([after[t] for t in spec.after_space[i]]))
+        per_option.append(_logsumexp(parts) if parts else -math.inf)
+    return _normalise(per_option)
+
+
+def _normalise(per_option: list[float]) -> tuple[tuple[float, ...], float]:
     total = _logsumexp(per_option)
     if total == -math.inf or math.isnan(total):
-        n = len(option_ids)
+        n = len(per_option)
         return tuple(1.0 / n for _ in range(n)), 0.0
-    probs = tuple(math.exp(x - total) for x in per_option)
-    return probs, min(1.0, math.exp(total))
+    return tuple(math.exp(x - total) for x in per_option), min(1.0, math.exp(total))
 
 
 def continues_final(messages: Sequence[Message]) -> bool:

