@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
 from oversight.runner import RunReport
 
@@ -16,13 +15,11 @@ def print_summary(report: RunReport, console: Console) -> None:
         console.print(f"no judged episodes in {report.path}")
         return
     table = accuracy_table(report.results, by=("protocol", "task", "judge"))
-    view = Table(title=f"Judge accuracy — {report.path}")
-    for column in ("protocol", "task", "judge", "questions", "episodes", "accuracy", "95% CI", "invalid"):
-        view.add_column(column, justify="right" if column not in ("protocol", "task", "judge") else "left")
-    for row in table.itertuples():
-        view.add_row(row.protocol, row.task, row.judge, str(row.questions), str(row.episodes),
-                     f"{row.accuracy:.3f}", f"[{row.ci_low:.3f}, {row.ci_high:.3f}]", f"{row.invalid_rate:.1%}")
-    console.print(view)
+    table["95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table.pop("ci_low"), table.pop("ci_high"))]
+    table["accuracy"] = table["accuracy"].map("{:.3f}".format)
+    table["invalid"] = table.pop("invalid_rate").map("{:.1%}".format)
+    console.print(f"Judge accuracy — {report.path}")
+    console.print(table.to_string(index=False), highlight=False)
     model_time = sum(report.backend_seconds.values())
     console.print(f"{report.episodes_run} episodes run, {report.episodes_skipped} already done; "
                   f"{report.seconds_total:.1f}s total, {report.seconds_loading:.1f}s setup and model loading, "

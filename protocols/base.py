@@ -59,9 +59,15 @@ def decision_from(reply: Reply) -> JudgeDecision:
     return JudgeDecision(probs=(p1, p2), verdict=0 if p1 > p2 else 1, mass=reply.option_mass)
 
 
-def public_argument(raw: str) -> str:
-    """The part of an agent's output the judge may see: the <argument> body, never <thinking>."""
+def public_argument(raw: str, word_limit: int | None = None) -> str:
+    """The part of an agent's output the judge may see: the <argument> body, never <thinking>.
+
+    Arguments over `word_limit` words are cut there (the study's limit is 150), so a rambling agent
+    cannot crowd the judge's context.
+    """
     match = _ARGUMENT.search(raw)
-    if match:
-        return match.group(1).strip()
-    return _THINKING.sub("", raw).strip()
+    text = match.group(1).strip() if match else _THINKING.sub("", raw).strip()
+    words = re.findall(r"\S+\s*", text)
+    if word_limit is not None and len(words) > word_limit:
+        text = "".join(words[:word_limit]).rstrip() + " ..."
+    return text

@@ -27,7 +27,8 @@ class Debate(Protocol):
             requests = [self._debater_request(question, role, position, round_, tuple(turns))
                         for position, role in enumerate(("debater_a", "debater_b"))]
             replies = yield requests
-            turns += [Turn(role=req.role, round=round_, text=public_argument(rep.text), raw=rep.text)
+            turns += [Turn(role=req.role, round=round_, text=public_argument(rep.text, self.word_limit),
+                           raw=rep.text)
                       for req, rep in zip(requests, replies)]
         [verdict] = yield [self.judge_request("debate/judge", question=question, transcript=turns, names=NAMES)]
         return Transcript(protocol=self.name, question=question, turns=tuple(turns),

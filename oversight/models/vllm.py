@@ -47,7 +47,7 @@ Row = tuple[int, list[int], tuple[int, ...]]
 
 def _import_vllm() -> Any:
     # Quieter by default (vLLM reads this once, at import); the user's setting wins.
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     try:
         import vllm
     except ImportError as e:

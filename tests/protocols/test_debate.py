@@ -110,3 +110,9 @@ def test_public_argument_extraction():
     assert public_argument("<thinking>x</thinking> plain text") == "plain text"
     assert public_argument("<argument>cut off mid-sentence") == "cut off mid-sentence"
     assert public_argument("<thinking>never closed") == ""
+
+
+def test_public_argument_is_cut_at_the_word_limit_keeping_line_breaks():
+    raw = "<argument>one two\nthree four five</argument>"
+    assert public_argument(raw, word_limit=3) == "one two\nthree ..."
+    assert public_argument(raw, word_limit=5) == "one two\nthree four five"
