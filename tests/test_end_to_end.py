@@ -1,0 +1,49 @@
+"""A whole run on the real embedded models: tiny (2 questions, 1 round, short turns) but real."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from oversight.config import make_config
+from oversight.runner import run_experiment
+
+pytestmark = pytest.mark.slow
+
+
+def check_run(report, protocol: str, episodes: int) -> None:
+    results = pd.read_parquet(report.path / "results.parquet")
+    assert len(results) == episodes and set(results["protocol"]) == {protocol}
+    assert not results["invalid"].any()
+    for p1, p2 in zip(results["p_answer1"], results["p_answer2"]):
+        assert math.isclose(p1 + p2, 1.0, rel_tol=1e-6) and 0 < p1 < 1
+    assert (results["judge_mass"] > 0).all()
+    assert set(results["verdict"]) <= {0, 1}
+    assert (results["correct"] == (results["verdict"] == results["correct_index"])).all()
+    records = [json.loads(line) for line in (report.path / "transcripts.jsonl").read_text().splitlines()]
+    assert len(records) == episodes
+    return records
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_debate_on_math_with_embedded_models(tmp_path, request, backend):
+    judge = request.getfixturevalue(f"{backend}_judge")
+    agent = request.getfixturevalue(f"{backend}_agent")
+    config = make_config(protocol="debate", task="math", limit=2, rounds=1, max_tokens=24, order="both",
+                         backend=backend, out=str(tmp_path))
+    report = run_experiment(config, models={"judge": judge, "debater": agent})
+    records = check_run(report, "debate", episodes=4)
+    for record in records:
+        turns = record["transcript"]["turns"]
+        assert [t["role"] for t in turns] == ["debater_a", "debater_b"]
+        assert all(t["text"].strip() for t in turns)  # the agent really wrote something
+    assert report.episodes_run == 4 and report.backend_seconds
+
+
+def test_direct_qa_with_the_embedded_judge(tmp_path, hf_judge):
+    config = make_config(protocol="direct", task="math", limit=2, backend="hf", out=str(tmp_path))
+    report = run_experiment(config, models={"judge": hf_judge})
+    check_run(report, "direct", episodes=2)
