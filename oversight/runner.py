@@ -88,13 +88,16 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     specs = role_specs(config, protocol.roles)
     questions = apply_order(load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data),
                             config.order, config.seed)
-    store = RunStore.open(Path(config.out) / config.run_id, config.model_dump(), config.identity())
-    store.repair()
-    done = store.done_keys()
+    path = Path(config.out) / config.run_id
+    existing = RunStore(path)
+    existing.check(config.identity())  # read-only: a failure below must leave no half-made folder
+    done = existing.done_keys()
     todo = [q for q in questions if episode_key(q) not in done]
     if todo and models is None:
         models = load_models(specs, console)
     loading = time.perf_counter() - start
+    store = RunStore.open(path, config.model_dump(), config.identity())
+    store.repair()
 
     engine = Engine(models or {})
     if todo:

@@ -42,19 +42,25 @@ class RunStore:
 
     @classmethod
     def open(cls, path: Path, config: dict[str, Any], identity: dict[str, Any]) -> RunStore:
+        """Create the folder (or check it belongs to the same configuration) and write config.yaml."""
         store = cls(path)
+        store.check(identity)
         store.path.mkdir(parents=True, exist_ok=True)
-        config_file = store.path / CONFIG
-        if config_file.exists():
-            saved = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-            saved_identity = {k: saved.get(k) for k in identity}
-            if saved_identity != identity:
-                changed = sorted(k for k in identity if saved_identity.get(k) != identity[k])
-                raise ConfigError(f"run folder {store.path} holds a run with a different configuration "
-                                  f"(differs in: {', '.join(changed)}); pass another --name or --out")
-        atomic_write(config_file, lambda tmp: tmp.write_text(yaml.safe_dump(config, sort_keys=False),
-                                                             encoding="utf-8"))
+        atomic_write(store.path / CONFIG, lambda tmp: tmp.write_text(yaml.safe_dump(config, sort_keys=False),
+                                                                     encoding="utf-8"))
         return store
+
+    def check(self, identity: dict[str, Any]) -> None:
+        """Raise ConfigError if the folder already holds a run of another configuration (writes nothing)."""
+        config_file = self.path / CONFIG
+        if not config_file.exists():
+            return
+        saved = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        saved_identity = {k: saved.get(k) for k in identity}
+        if saved_identity != identity:
+            changed = sorted(k for k in identity if saved_identity.get(k) != identity[k])
+            raise ConfigError(f"run folder {self.path} holds a run with a different configuration "
+                              f"(differs in: {', '.join(changed)}); pass another --name or --out")
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Finished episodes on disk; a truncated final line (crash mid-write) is skipped."""

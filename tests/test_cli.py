@@ -36,6 +36,8 @@ def test_help_is_fast_and_imports_no_torch_or_vllm():
     (["run", "debate", "--task", "math", "--judge", "magic:model"], "unknown backend 'magic'"),
     (["run", "debate", "--task", "math", "--limit", "0"], "--limit"),
     (["run", "debate", "--task", "math", "--order", "sideways"], "--order"),
+    # fails while loading the model, after the run folder's path is known: still nothing written
+    (["run", "direct", "--task", "math", "--limit", "2", "--judge", "scripted:nonsense"], "unknown scripted model"),
 ])
 def test_bad_input_is_one_clear_message_and_exit_code_2(tmp_path, args, message):
     result = oversight(*args, "--out", str(tmp_path))
