@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oversight.errors import ConfigError
-from oversight.types import Message, Request
+from oversight.types import Message, Reply, Request
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +177,29 @@ def _normalise(per_option: list[float]) -> tuple[tuple[float, ...], float]:
         n = len(per_option)
         return tuple(1.0 / n for _ in range(n)), 0.0
     return tuple(math.exp(x - total) for x in per_option), min(1.0, math.exp(total))
+
+
+Row = tuple[int, list[int], tuple[int, ...]]
+"""One next-token query of a choice: (request index, prompt token ids, token ids whose logprob is needed)."""
+
+
+def choice_rows(prompts: Sequence[list[int]], specs: Sequence[OptionTokens]) -> list[Row]:
+    """One row per (request, query): the prompt, plus prompt + space for split-space labels."""
+    return [(i, list(p) + list(suffix), ids)
+            for i, (p, spec) in enumerate(zip(prompts, specs)) for suffix, ids in spec.queries()]
+
+
+def choice_replies(rows: Sequence[Row], tables: Sequence[Mapping[int, float]],
+                   specs: Sequence[OptionTokens]) -> list[Reply]:
+    """Gather each request's rows (token id -> logprob tables) into its choice Reply."""
+    per_request: list[list[Mapping[int, float]]] = [[] for _ in specs]
+    for (i, _, _), table in zip(rows, tables):
+        per_request[i].append(table)
+    replies = []
+    for spec, request_tables in zip(specs, per_request):
+        probs, mass = choice_probs(spec, request_tables)
+        replies.append(Reply(option_probs=probs, option_mass=mass))
+    return replies
 
 
 def continues_final(messages: Sequence[Message]) -> bool:

@@ -25,7 +25,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from oversight.errors import BackendError, ConfigError
 from oversight.models import embedded
 from oversight.models.base import Backend
-from oversight.models.choice import OptionTokens, check_kind, choice_probs, encode_prompt, option_tokens
+from oversight.models.choice import (OptionTokens, check_kind, choice_replies, choice_rows, encode_prompt,
+                                     option_tokens)
 from oversight.registry import register
 from oversight.types import Reply, Request
 
@@ -237,10 +238,7 @@ class HFBackend(Backend):
         specs = [self._options(tuple(r.options)) for r in requests]
         prompts = self._encode(requests, extra=2)
         # One row per (request, query): the prompt, plus prompt + space for split-space labels.
-        rows: list[tuple[int, list[int], tuple[int, ...]]] = []
-        for i, (p, spec) in enumerate(zip(prompts, specs)):
-            for suffix, ids in spec.queries():
-                rows.append((i, p + list(suffix), ids))
+        rows = choice_rows(prompts, specs)
         order = sorted(range(len(rows)), key=lambda k: len(rows[k][1]))
         found: list[dict[int, float]] = [{} for _ in rows]
         for chunk in self._chunks(order):
@@ -248,14 +246,7 @@ class HFBackend(Backend):
             for k, lp in zip(chunk, lps):
                 ids = list(rows[k][2])
                 found[k] = dict(zip(ids, lp[ids].tolist()))
-        per_request: list[list[dict[int, float]]] = [[] for _ in requests]
-        for (i, _, _), table in zip(rows, found):
-            per_request[i].append(table)
-        replies = []
-        for spec, tables in zip(specs, per_request):
-            probs, mass = choice_probs(spec, tables)
-            replies.append(Reply(option_probs=probs, option_mass=mass))
-        return replies
+        return choice_replies(rows, found, specs)
 
     @torch.inference_mode()
     def next_token_logprobs(self, prompts: list[list[int]]) -> torch.Tensor:

@@ -32,7 +32,8 @@ from typing import Any
 from oversight.errors import BackendError, ConfigError
 from oversight.models import embedded
 from oversight.models.base import Backend
-from oversight.models.choice import OptionTokens, check_kind, choice_probs, encode_prompt, option_tokens
+from oversight.models.choice import (OptionTokens, Row, check_kind, choice_replies, choice_rows, encode_prompt,
+                                     option_tokens)
 from oversight.registry import register
 from oversight.types import Reply, Request
 
@@ -41,8 +42,6 @@ CPU_KVCACHE_GIB = "2"
 
 CHOICE_METHODS = ("token_ids", "prompt_logprobs")
 
-Row = tuple[int, list[int], tuple[int, ...]]
-"""One next-token query of a choice: (request index, prompt token ids, token ids whose logprob is needed)."""
 
 
 def _import_vllm() -> Any:
@@ -234,22 +233,12 @@ class VLLMBackend(Backend):
         prompts = self._encode(requests)
         # One row per (request, query): the prompt, plus prompt + space for split-space labels
         # (see OptionTokens); with prefix caching the second row costs one token of prefill.
-        rows: list[Row] = []
-        for i, (p, spec) in enumerate(zip(prompts, specs)):
-            for suffix, ids in spec.queries():
-                rows.append((i, p + list(suffix), ids))
+        rows = choice_rows(prompts, specs)
         if self.choice_method == "token_ids":
             tables = self._logprobs_token_ids(rows)
         else:
             tables = self._logprobs_prompt(rows)
-        per_request: list[list[dict[int, float]]] = [[] for _ in requests]
-        for (i, _, _), table in zip(rows, tables):
-            per_request[i].append(table)
-        replies = []
-        for spec, t in zip(specs, per_request):
-            probs, mass = choice_probs(spec, t)
-            replies.append(Reply(option_probs=probs, option_mass=mass))
-        return replies
+        return choice_replies(rows, tables, specs)
 
     def _logprobs_token_ids(self, rows: list[Row]) -> list[dict[int, float]]:
         SP = self._SamplingParams
