@@ -96,7 +96,9 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     if todo and models is None:
         models = load_models(specs, console)
     loading = time.perf_counter() - start
-    store = RunStore.open(path, config.model_dump(), config.identity())
+    resolved = {**config.model_dump(), "run_id": config.run_id, "questions": len({q.id for q in questions}),
+                "episodes": len(questions), "models": {family: str(spec) for family, spec in specs.items()}}
+    store = RunStore.open(path, resolved, config.identity())
     store.repair()
 
     engine = Engine(models or {})

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from tasks.arith import _ParseError, _binary_ops, evaluate, safe_eval
+from tasks.arith import _binary_ops, _ParseError, evaluate, safe_eval
 from tasks.gsm8k_steps import (
     _PROSE,
     _display,

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tasks.arith import _ParseError, _binary_ops, evaluate, tokenize_expr
+from tasks.arith import _binary_ops, _ParseError, evaluate, tokenize_expr
 
 # ----------------------------------------------------------------------------- number text
 

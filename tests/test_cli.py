@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 SCRIPTED = ["--judge", "scripted:first", "--debater", "scripted:echo"]
 
@@ -23,9 +24,9 @@ def test_help_is_fast_and_imports_no_torch_or_vllm():
     result = oversight("--help")
     assert result.returncode == 0 and "run" in result.stdout
     assert time.perf_counter() - start < 2.0
-    probe = subprocess.run([sys.executable, "-c", "import sys, oversight.cli; "
-                            "print(sorted(m for m in ('torch', 'vllm', 'transformers', 'pandas') if m in sys.modules))"],
-                           capture_output=True, text=True)
+    heavy = "('torch', 'vllm', 'transformers', 'pandas')"
+    probe = subprocess.run([sys.executable, "-c", f"import sys, oversight.cli; "
+                            f"print(sorted(m for m in {heavy} if m in sys.modules))"], capture_output=True, text=True)
     assert probe.stdout.strip() == "[]"
 
 
@@ -63,6 +64,9 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     assert first.returncode == 0, first.stderr
     [run] = list(tmp_path.iterdir())
     assert {p.name for p in run.iterdir()} >= {"config.yaml", "transcripts.jsonl", "results.parquet"}
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["models"] == {"debater": "scripted:echo", "judge": "scripted:first"}
+    assert saved["rounds"] == 2 and saved["order"] == "both" and saved["run_id"] == run.name
     results = pd.read_parquet(run / "results.parquet")
     assert len(results) == 12 and results["question_id"].nunique() == 6
     # A judge that always picks label 1, judged in both orders, is right exactly half the time.

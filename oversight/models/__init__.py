@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from oversight.errors import BackendError, ConfigError
 from oversight.models.base import Backend
+from oversight.models.embedded import EMBEDDED
 from oversight.registry import lookup
 
 BACKENDS = ("vllm", "hf", "scripted")
-EMBEDDED_NAMES = ("smollm2-135m", "qwen2.5-coder-0.5b")
+EMBEDDED_NAMES = tuple(EMBEDDED)
 _EXTRA_FOR = {"vllm": "pip install 'oversight[cpu]' (CPU) or 'oversight[gpu]' (GPU), or use --backend hf"}
 
 

@@ -25,8 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from oversight.errors import BackendError, ConfigError
 from oversight.models import embedded
 from oversight.models.base import Backend
-from oversight.models.choice import (OptionTokens, check_kind, choice_replies, choice_rows, encode_prompt,
-                                     option_tokens)
+from oversight.models.choice import OptionTokens, check_kind, choice_replies, choice_rows, encode_prompt, option_tokens
 from oversight.registry import register
 from oversight.types import Reply, Request
 

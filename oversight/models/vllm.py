@@ -32,8 +32,15 @@ from typing import Any
 from oversight.errors import BackendError, ConfigError
 from oversight.models import embedded
 from oversight.models.base import Backend
-from oversight.models.choice import (OptionTokens, Row, check_kind, choice_replies, choice_rows, encode_prompt,
-                                     option_tokens)
+from oversight.models.choice import (
+    OptionTokens,
+    Row,
+    check_kind,
+    choice_replies,
+    choice_rows,
+    encode_prompt,
+    option_tokens,
+)
 from oversight.registry import register
 from oversight.types import Reply, Request
 
