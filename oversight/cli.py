@@ -27,8 +27,11 @@ Data = Annotated[Optional[str], typer.Option(help="Local data file or folder (de
                                              "else the Hugging Face hub).", rich_help_panel="Data")]
 Order = Annotated[str, typer.Option(help="Answer order: random | both | fixed.", rich_help_panel="Protocol")]
 Rounds = Annotated[int, typer.Option(help="Debate rounds.", rich_help_panel="Protocol")]
+Turns = Annotated[str, typer.Option(help="Debate turns: simultaneous | sequential.", rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
 Debater = Annotated[str, typer.Option(help="Debater model spec, backend:model.", rich_help_panel="Models")]
+Consultant = Annotated[Optional[str], typer.Option(help="Consultant model spec (default: the debater model).",
+                                                   rich_help_panel="Models")]
 Backend = Annotated[str, typer.Option(help="Backend for specs without one: auto | vllm | hf | scripted.",
                                       rich_help_panel="Models")]
 MaxTokens = Annotated[int, typer.Option(help="Token budget per agent turn.", rich_help_panel="Models")]
@@ -40,10 +43,10 @@ Name = Annotated[Optional[str], typer.Option(help="Run folder name (default: der
 
 @app.command()
 def run(
-    protocol: Annotated[str, typer.Argument(help="Protocol: debate | direct.")],
+    protocol: Annotated[str, typer.Argument(help="Protocol (see `oversight protocols`).")],
     task: Task = "math", limit: Limit = None, seed: Seed = 0, data: Data = None, order: Order = "random",
-    rounds: Rounds = 3, judge: Judge = "embedded:smollm2-135m", debater: Debater = "embedded:qwen2.5-coder-0.5b",
-    backend: Backend = "auto", max_tokens: MaxTokens = 256, temperature: Temperature = 0.0,
+    rounds: Rounds = 3, turns: Turns = "simultaneous", judge: Judge = "embedded:smollm2-135m", debater: Debater = "embedded:qwen2.5-coder-0.5b",
+    consultant: Consultant = None, backend: Backend = "auto", max_tokens: MaxTokens = 256, temperature: Temperature = 0.0,
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
                                          rich_help_panel="Output")] = "runs",
     name: Name = None,
@@ -54,7 +57,8 @@ def run(
     from oversight.runner import run_experiment
 
     config = make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
-                         rounds=rounds, judge=judge, debater=debater, backend=backend, max_tokens=max_tokens,
+                         rounds=rounds, turns=turns, judge=judge, debater=debater, consultant=consultant,
+                         backend=backend, max_tokens=max_tokens,
                          temperature=temperature, out=out_dir, name=name)
     try:
         report = run_experiment(config, console=err)

@@ -29,12 +29,16 @@ class RunConfig(BaseModel):
     """Seeds the question sample, the answer order and sampling."""
     rounds: int = Field(default=3, ge=1, le=20)
     """Debate/consultancy rounds (the study used 3)."""
+    turns: Literal["simultaneous", "sequential"] = "simultaneous"
+    """Debate turns: both debaters at once each round, or B after seeing A's argument of the round."""
     order: Literal["random", "both", "fixed"] = "random"
     """Answer order: random per question, both orders (every question twice), or as loaded."""
     judge: str = "embedded:smollm2-135m"
     """Judge model spec, `backend:model` (the weak judge by default)."""
     debater: str = "embedded:qwen2.5-coder-0.5b"
     """Agent model spec for both debaters (the stronger agent by default)."""
+    consultant: str | None = None
+    """Consultant model spec; default: the debater model."""
     backend: Literal["auto", "vllm", "hf", "scripted"] = "auto"
     """Backend for specs without one (`embedded:`, model ids): auto = vllm if installed, else hf."""
     max_tokens: int = Field(default=256, ge=1)

@@ -20,6 +20,12 @@ def print_summary(report: RunReport, console: Console) -> None:
     table["invalid"] = table.pop("invalid_rate").map("{:.1%}".format)
     console.print(f"Judge accuracy — {report.path}")
     console.print(table.to_string(index=False), highlight=False)
+    assigned = report.results.dropna(subset=["consultant_correct"]) if "consultant_correct" in report.results else None
+    if assigned is not None and not assigned.empty:
+        split = accuracy_table(assigned, by=("protocol", "consultant_correct"))
+        console.print("Consultancy, split by whether the consultant argued the correct answer:")
+        console.print(split[["protocol", "consultant_correct", "episodes", "accuracy", "ci_low", "ci_high"]]
+                      .to_string(index=False, float_format="{:.3f}".format), highlight=False)
     model_time = sum(report.backend_seconds.values())
     console.print(f"{report.episodes_run} episodes run, {report.episodes_skipped} already done; "
                   f"{report.seconds_total:.1f}s total, {report.seconds_loading:.1f}s setup and model loading, "

@@ -40,13 +40,14 @@ class RunReport:
     backend_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def episode_key(question: Question) -> str:
-    return f"{question.id}#{'swapped' if question.meta.get('swapped') else 'original'}"
+def episode_key(question: Question, variant: str = "") -> str:
+    key = f"{question.id}#{'swapped' if question.meta.get('swapped') else 'original'}"
+    return f"{key}/{variant}" if variant else key
 
 
 def role_specs(config: RunConfig, roles: tuple[str, ...]) -> dict[str, ModelSpec]:
     """Model spec per role family used by the protocol (`debater_a` -> `debater`)."""
-    by_family = {"judge": config.judge, "debater": config.debater}
+    by_family = {"judge": config.judge, "debater": config.debater, "consultant": config.consultant or config.debater}
     return {family: parse_model_spec(by_family[family], config.backend)
             for family in dict.fromkeys(role.split("_")[0] for role in roles)}
 
@@ -58,6 +59,9 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
         "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
         "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
         "judge": str(specs["judge"]), "debater": str(specs["debater"]) if "debater" in specs else None,
+        "consultant": str(specs["consultant"]) if "consultant" in specs else None,
+        "consultant_correct": (transcript.assignment["consultant"] == q.correct_index
+                               if "consultant" in transcript.assignment else None),
         "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
         "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
         "p_correct": p_correct, "verdict": d.verdict, "correct": transcript.correct, "invalid": d.invalid,
@@ -84,7 +88,7 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     start = time.perf_counter()
     protocol = lookup("protocol", config.protocol)(
         rounds=config.rounds, word_limit=config.word_limit, max_tokens=config.max_tokens,
-        temperature=config.temperature, seed=config.seed)
+        temperature=config.temperature, seed=config.seed, turns=config.turns)
     specs = role_specs(config, protocol.roles)
     questions = apply_order(load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data),
                             config.order, config.seed)
@@ -92,12 +96,13 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     existing = RunStore(path)
     existing.check(config.identity())  # read-only: a failure below must leave no half-made folder
     done = existing.done_keys()
-    todo = [q for q in questions if episode_key(q) not in done]
+    episodes = [(episode_key(q, variant), episode) for q in questions for variant, episode in protocol.episodes(q)]
+    todo = [(key, episode) for key, episode in episodes if key not in done]
     if todo and models is None:
         models = load_models(specs, console)
     loading = time.perf_counter() - start
     resolved = {**config.model_dump(), "run_id": config.run_id, "questions": len({q.id for q in questions}),
-                "episodes": len(questions), "models": {family: str(spec) for family, spec in specs.items()}}
+                "episodes": len(episodes), "models": {family: str(spec) for family, spec in specs.items()}}
     store = RunStore.open(path, resolved, config.identity())
     store.repair()
 
@@ -107,9 +112,9 @@ def run_experiment(config: RunConfig, console: Console | None = None,
                       console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task(f"{config.protocol} on {config.task}", total=len(todo))
             engine.progress = lambda: bar.advance(task)
-            engine.run(((episode_key(q), protocol.run(q)) for q in todo),
+            engine.run(todo,
                        on_finish=lambda key, t: store.append(key, t, result_row(config, key, t, specs)))
     results = store.write_results()
     return RunReport(path=store.path, results=results, episodes_run=len(todo),
-                     episodes_skipped=len(questions) - len(todo), seconds_total=time.perf_counter() - start,
+                     episodes_skipped=len(episodes) - len(todo), seconds_total=time.perf_counter() - start,
                      seconds_loading=loading, backend_seconds=dict(engine.stats.seconds))

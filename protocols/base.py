@@ -31,14 +31,19 @@ class Protocol(abc.ABC):
     """Roles this protocol makes requests for, judge included."""
 
     def __init__(self, *, rounds: int = 3, word_limit: int = 150, max_tokens: int = 256,
-                 temperature: float = 0.0, seed: int | None = None) -> None:
+                 temperature: float = 0.0, seed: int | None = None, turns: str = "simultaneous") -> None:
         self.rounds = rounds
         self.word_limit = word_limit
+        self.turns = turns
         self.agent_sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed)
 
     @abc.abstractmethod
     def run(self, question: Question) -> Episode:
         """Play one episode of this protocol on `question`."""
+
+    def episodes(self, question: Question) -> list[tuple[str, Episode]]:
+        """The episodes one question yields, each with a key suffix (consultancy: one per assignment)."""
+        return [("", self.run(question))]
 
     def judge_request(self, template: str, **variables: object) -> Request:
         messages = prompts.render(template, **variables)

@@ -17,3 +17,15 @@ class DirectQA(Protocol):
     def run(self, question: Question) -> Episode:
         [reply] = yield [self.judge_request("direct/judge", question=question)]
         return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))
+
+
+@register("protocol", "direct-article")
+class DirectQAWithArticle(Protocol):
+    """QA with article: the judge alone picks an answer, reading the source text (extractive upper bound)."""
+
+    name = "direct-article"
+    roles = ("judge",)
+
+    def run(self, question: Question) -> Episode:
+        [reply] = yield [self.judge_request("direct/judge_article", question=question)]
+        return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))

@@ -78,3 +78,19 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     assert again.returncode == 0
     assert "0 episodes run, 12 already done" in again.stdout
     assert len((run / "transcripts.jsonl").read_text().splitlines()) == 12
+
+
+@pytest.mark.parametrize("protocol, per_question", [("direct", 1), ("direct-article", 1), ("debate", 1),
+                                                    ("consultancy", 2)])
+def test_every_protocol_runs_on_math_with_one_results_schema(tmp_path, protocol, per_question):
+    result = oversight("run", protocol, "--task", "math", "--limit", "3", "--rounds", "2", "--order", "fixed",
+                       "--out", str(tmp_path), "--consultant", "scripted:echo", *SCRIPTED)
+    assert result.returncode == 0, result.stderr
+    [run] = list(tmp_path.iterdir())
+    results = pd.read_parquet(run / "results.parquet")
+    assert len(results) == 3 * per_question and set(results["protocol"]) == {protocol}
+    assert {"question_id", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
+            "verdict", "correct", "invalid", "consultant_correct"} <= set(results.columns)
+    if protocol == "consultancy":
+        # Each question is argued once for the correct and once for the incorrect answer.
+        assert sorted(results["consultant_correct"]) == [False] * 3 + [True] * 3

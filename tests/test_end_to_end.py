@@ -47,3 +47,14 @@ def test_direct_qa_with_the_embedded_judge(tmp_path, hf_judge):
     config = make_config(protocol="direct", task="math", limit=2, backend="hf", out=str(tmp_path))
     report = run_experiment(config, models={"judge": hf_judge})
     check_run(report, "direct", episodes=2)
+
+
+def test_consultancy_with_embedded_models(tmp_path, hf_judge, hf_agent):
+    config = make_config(protocol="consultancy", task="math", limit=1, rounds=2, max_tokens=24, backend="hf",
+                         out=str(tmp_path))
+    report = run_experiment(config, models={"judge": hf_judge, "consultant": hf_agent})
+    records = check_run(report, "consultancy", episodes=2)
+    for record in records:
+        roles = [t["role"] for t in record["transcript"]["turns"]]
+        assert roles == ["consultant", "judge", "consultant"]
+        assert all(t["text"].strip() for t in record["transcript"]["turns"])

@@ -2,42 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from oversight.engine import Engine
-from oversight.models.base import Backend
 from oversight.models.scripted import ScriptedBackend
-from oversight.types import Reply, Request
 from protocols.base import public_argument
 from protocols.debate import Debate
 from protocols.direct import DirectQA
-from tests.helpers import make_questions
-
-
-class Recorder(Backend):
-    """Answers like a debater with a private thought and records every prompt it was shown."""
-
-    name = "recorder"
-
-    def __init__(self, judge_pick: int = 0) -> None:
-        super().__init__("recorder")
-        self.seen: list[Request] = []
-        self.judge_pick = judge_pick
-
-    def generate(self, requests: Sequence[Request]) -> list[Reply]:
-        self.seen += requests
-        return [Reply(text=f"<thinking>SECRET-{r.role}</thinking><argument>PUBLIC-{r.role}</argument>")
-                for r in requests]
-
-    def choice(self, requests: Sequence[Request]) -> list[Reply]:
-        self.seen += requests
-        probs = [0.2, 0.2]
-        probs[self.judge_pick] = 0.8
-        return [Reply(option_probs=tuple(probs), option_mass=1.0) for _ in requests]
-
-
-def prompt(request: Request) -> str:
-    return "\n".join(m.content for m in request.messages)
+from tests.helpers import Recorder, make_questions, prompt
 
 
 def run_debate(rounds: int = 2, context: str | None = "THE ARTICLE TEXT"):
@@ -116,3 +86,37 @@ def test_public_argument_is_cut_at_the_word_limit_keeping_line_breaks():
     raw = "<argument>one two\nthree four five</argument>"
     assert public_argument(raw, word_limit=3) == "one two\nthree ..."
     assert public_argument(raw, word_limit=5) == "one two\nthree four five"
+
+
+def same_round_views(turns: str):
+    agents = Recorder()
+    [question] = make_questions(1)
+    Engine({"debater": agents, "judge": Recorder()}).run([("q", Debate(rounds=1, turns=turns).run(question))])
+    return {r.role: prompt(r) for r in agents.seen}, agents
+
+
+def test_simultaneous_debaters_never_see_the_same_round_argument():
+    views, _ = same_round_views("simultaneous")
+    assert "PUBLIC-debater_b" not in views["debater_a"] and "PUBLIC-debater_a" not in views["debater_b"]
+
+
+def test_sequential_debater_b_sees_a_of_the_same_round():
+    views, _ = same_round_views("sequential")
+    assert "PUBLIC-debater_a" in views["debater_b"]
+    assert "PUBLIC-debater_b" not in views["debater_a"]
+
+
+def test_sequential_turns_are_separate_batched_steps():
+    debater, judge = ScriptedBackend("echo"), ScriptedBackend("first")
+    Engine({"debater": debater, "judge": judge}).run(
+        (q.id, Debate(rounds=2, turns="sequential").run(q)) for q in make_questions(5))
+    assert [c.roles for c in debater.calls] == [("debater_a",) * 5, ("debater_b",) * 5] * 2
+
+
+def test_qa_with_article_shows_the_judge_the_source_text():
+    from protocols.direct import DirectQAWithArticle
+
+    judge = Recorder()
+    [question] = make_questions(1, context="THE ARTICLE TEXT")
+    Engine({"judge": judge}).run([("q", DirectQAWithArticle().run(question))])
+    assert "THE ARTICLE TEXT" in prompt(judge.seen[0])
