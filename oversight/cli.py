@@ -27,6 +27,8 @@ Data = Annotated[Optional[str], typer.Option(help="Local data file or folder (de
                                              "else the Hugging Face hub).", rich_help_panel="Data")]
 Order = Annotated[str, typer.Option(help="Answer order: random | both | fixed.", rich_help_panel="Protocol")]
 Rounds = Annotated[int, typer.Option(help="Debate rounds.", rich_help_panel="Protocol")]
+WordLimit = Annotated[int, typer.Option(help="Words per argument; longer ones are cut (the study: 150).",
+                                        rich_help_panel="Protocol")]
 Turns = Annotated[str, typer.Option(help="Debate turns: simultaneous | sequential.", rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
 Debater = Annotated[str, typer.Option(help="Debater model spec, backend:model.", rich_help_panel="Models")]
@@ -45,7 +47,7 @@ Name = Annotated[Optional[str], typer.Option(help="Run folder name (default: der
 def run(
     protocol: Annotated[str, typer.Argument(help="Protocol (see `oversight protocols`).")],
     task: Task = "math", limit: Limit = None, seed: Seed = 0, data: Data = None, order: Order = "random",
-    rounds: Rounds = 3, turns: Turns = "simultaneous", judge: Judge = "embedded:smollm2-135m", debater: Debater = "embedded:qwen2.5-coder-0.5b",
+    rounds: Rounds = 3, turns: Turns = "simultaneous", word_limit: WordLimit = 150, judge: Judge = "embedded:smollm2-135m", debater: Debater = "embedded:qwen2.5-coder-0.5b",
     consultant: Consultant = None, backend: Backend = "auto", max_tokens: MaxTokens = 256, temperature: Temperature = 0.0,
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
                                          rich_help_panel="Output")] = "runs",
@@ -57,7 +59,7 @@ def run(
     from oversight.runner import run_experiment
 
     config = make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
-                         rounds=rounds, turns=turns, judge=judge, debater=debater, consultant=consultant,
+                         rounds=rounds, turns=turns, word_limit=word_limit, judge=judge, debater=debater, consultant=consultant,
                          backend=backend, max_tokens=max_tokens,
                          temperature=temperature, out=out_dir, name=name)
     try:

@@ -111,7 +111,7 @@ def passk_loo_advantages(rewards: torch.Tensor) -> torch.Tensor:
     top2 = r.topk(2, dim=1).values  # (N, 2)
     best = top2[:, :1]  # (N, 1)
     # max over the others: the runner-up for the (first) argmax, the max for everyone else.
-    first_best = torch.zeros_like(is_best)
+    first_best = torch.zeros_like(r, dtype=torch.bool)
     first_best.scatter_(1, r.argmax(dim=1, keepdim=True), True)
     others_max = torch.where(first_best, top2[:, 1:], best)  # (N, k)
     return best - others_max
