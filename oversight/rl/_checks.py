@@ -21,7 +21,9 @@ def ndim(where: str, name: str, t: torch.Tensor, dims: Iterable[int], hint: str)
     """Raise `ConfigError` unless `t.ndim` is one of `dims`."""
     dims = tuple(dims)
     if t.ndim not in dims:
-        raise ConfigError(f"{where}: {name} must have {' or '.join(map(str, dims))} dims, got shape {tuple(t.shape)}; {hint}")
+        raise ConfigError(
+            f"{where}: {name} must have {' or '.join(map(str, dims))} dims, got shape {tuple(t.shape)}; {hint}"
+        )
 
 
 def choice(where: str, name: str, value: str, valid: Iterable[str]) -> None:
@@ -46,4 +48,6 @@ def positive(where: str, name: str, value: float, *, strict: bool = True) -> Non
     bad = value <= 0 if strict else value < 0
     if bad:
         sign = "> 0" if strict else ">= 0"
-        raise ConfigError(f"{where}: {name} must be {sign}, got {value}; pass a {'positive' if strict else 'non-negative'} value")
+        raise ConfigError(
+            f"{where}: {name} must be {sign}, got {value}; pass a {'positive' if strict else 'non-negative'} value"
+        )

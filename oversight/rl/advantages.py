@@ -14,8 +14,8 @@ import torch
 from oversight.errors import ConfigError
 from oversight.rl import _checks
 
-GRPO_SCALES: tuple[str, ...] = ("group", "batch", "none")
-"""Valid `scale` values of `grpo_advantages` (TRL `scale_rewards`)."""
+GRPO_SCALES: tuple[str, ...] = ("group", "batch", "batch-centred", "none")
+"""Valid `scale` values of `grpo_advantages` (TRL `scale_rewards`, plus Magistral's `batch-centred`)."""
 
 
 def grpo_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
@@ -26,8 +26,9 @@ def grpo_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float =
 
     Args:
         rewards: `(num_groups, G)`, G >= 2.
-        scale: `"group"` divides by the group's std (GRPO), `"batch"` by the std of all rewards, `"none"` only
-            centres (Dr. GRPO, OpenRLHF `dr_grpo`).
+        scale: `"group"` divides by the group's std (GRPO), `"batch"` by the std of all rewards (TRL),
+            `"batch-centred"` by the std of all group-centred rewards (Magistral [R]), `"none"` only centres
+            (Dr. GRPO, OpenRLHF `dr_grpo`).
         eps: added to the std (TRL uses 1e-4, verl 1e-6).
 
     Returns:
@@ -38,13 +39,18 @@ def grpo_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float =
     r = rewards.detach()
     centred = r - r.mean(dim=1, keepdim=True)  # (N, G)
     # Equal rewards can leave ~1e-17 of round-off in `centred`; zero the whole group so std scaling cannot blow it up.
-    flat = (r.amax(dim=1, keepdim=True) == r.amin(dim=1, keepdim=True))  # (N, 1)
+    flat = r.amax(dim=1, keepdim=True) == r.amin(dim=1, keepdim=True)  # (N, 1)
     centred = torch.where(flat, torch.zeros_like(centred), centred)
+    if scale == "none":
+        return centred
     if scale == "group":
-        centred = centred / (r.std(dim=1, keepdim=True) + eps)
+        denom = r.std(dim=1, keepdim=True) + eps  # (N, 1)
     elif scale == "batch":
-        centred = centred / (r.std() + eps)
-    return centred
+        denom = r.std() + eps
+    else:
+        denom = centred.std() + eps
+    # A zero std only occurs where `centred` is already exactly 0; dividing by 1 there keeps 0 instead of 0/0.
+    return centred / torch.where(denom > 0, denom, torch.ones_like(denom))
 
 
 def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
@@ -85,8 +91,10 @@ def asym_reinforce_advantages(
         v = r.mean(dim=-1, keepdim=True) + delta_v
     else:
         if delta_v != 0.0:
-            raise ConfigError(f"asym_reinforce_advantages: pass baseline or delta_v, not both (delta_v={delta_v}); "
-                              "fold the offset into baseline")
+            raise ConfigError(
+                f"asym_reinforce_advantages: pass baseline or delta_v, not both (delta_v={delta_v}); "
+                "fold the offset into baseline"
+            )
         v = torch.as_tensor(baseline, dtype=r.dtype, device=r.device).detach()
     return r - v
 
@@ -138,12 +146,15 @@ def pkpo_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
     _checks.group_size("pkpo_advantages", rewards, 1)
     n = rewards.shape[1]
     if not 1 <= k <= n:
-        raise ConfigError(f"pkpo_advantages: k must be in [1, n={n}], got {k}; sample at least k completions per prompt")
+        raise ConfigError(
+            f"pkpo_advantages: k must be in [1, n={n}], got {k}; sample at least k completions per prompt"
+        )
     r = rewards.detach()
     if not bool(((r == 0) | (r == 1)).all()):
         raise ConfigError("pkpo_advantages: rewards must be 0/1, got other values; binarise them (e.g. r > 0.5)")
     out = torch.empty_like(r)
     for g, c in enumerate(r.sum(dim=1).round().long().tolist()):
-        wrong = (k / n) * _rho(n - 1, c, k - 1)  # ρ(·, ·, 0) = 0: with k = 1 wrong samples get 0
+        # ρ(·, ·, 0) = 0: with k = 1 wrong samples get 0. With c = n there is no wrong sample to weight.
+        wrong = (k / n) * _rho(n - 1, c, k - 1) if c < n else 0.0
         out[g] = torch.where(r[g] == 1, torch.full_like(r[g], k / n), torch.full_like(r[g], wrong))
     return out

@@ -94,7 +94,12 @@ def ppo_clip_loss(
 
 
 def ppo_clip_fraction(
-    logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, *, eps_low: float = 0.2, eps_high: float | None = None
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    eps_low: float = 0.2,
+    eps_high: float | None = None,
 ) -> torch.Tensor:
     """Fraction of unmasked tokens whose ratio lies outside [1−eps_low, 1+eps_high] (a logging metric, detached)."""
     _checks.same_shape("ppo_clip_fraction", logp=logp, old_logp=old_logp, mask=mask)

@@ -179,8 +179,12 @@ def soft_dpo_sft_loss(
         alpha: SFT weight (0.005 in their code).
     """
     _checks.same_shape(
-        "soft_dpo_sft_loss", policy_chosen=policy_chosen, policy_rejected=policy_rejected,
-        ref_chosen=ref_chosen, ref_rejected=ref_rejected, target=target,
+        "soft_dpo_sft_loss",
+        policy_chosen=policy_chosen,
+        policy_rejected=policy_rejected,
+        ref_chosen=ref_chosen,
+        ref_rejected=ref_rejected,
+        target=target,
     )
     _checks.positive("soft_dpo_sft_loss", "beta", beta)
     if not 0.0 <= alpha <= 1.0:

@@ -28,13 +28,15 @@ AGG_MODES: tuple[str, ...] = ("token-mean", "seq-mean-token-mean", "seq-mean-tok
 """Valid `mode` values of `aggregate`."""
 
 
-def _count(name: str, value: float | int | torch.Tensor | None, local: torch.Tensor) -> torch.Tensor:
+def _count(name: str, value: float | torch.Tensor | None, local: torch.Tensor) -> torch.Tensor:
     """The normaliser: the caller's global count if given, else the local one; clamped to at least 1."""
     if value is None:
         return local.clamp(min=1.0)
     count = torch.as_tensor(value, dtype=local.dtype, device=local.device)
     if bool((count <= 0).any()):
-        raise ConfigError(f"aggregate: {name} must be > 0, got {value}; pass the token/sequence count of the full batch")
+        raise ConfigError(
+            f"aggregate: {name} must be > 0, got {value}; pass the token/sequence count of the full batch"
+        )
     return count
 
 
@@ -43,8 +45,8 @@ def aggregate(
     mask: torch.Tensor,
     mode: str = "token-mean",
     *,
-    num_tokens: float | int | torch.Tensor | None = None,
-    num_seqs: float | int | torch.Tensor | None = None,
+    num_tokens: float | torch.Tensor | None = None,
+    num_seqs: float | torch.Tensor | None = None,
     max_len: int | None = None,
 ) -> torch.Tensor:
     """Reduce a `(B, T)` per-token loss to a scalar.
@@ -76,7 +78,8 @@ def aggregate(
         return masked.sum() / n_seqs
     if max_len is None or max_len <= 0:
         raise ConfigError(
-            f"aggregate: mode 'seq-mean-token-sum-norm' needs max_len > 0 (the generation budget L_max), got {max_len}; "
+            "aggregate: mode 'seq-mean-token-sum-norm' needs max_len > 0 (the generation budget L_max), "
+            f"got {max_len}; "
             "pass max_len=<max new tokens> so padding cannot change the loss"
         )
     return masked.sum() / float(max_len)
