@@ -11,12 +11,20 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from oversight.config import RunConfig
 from oversight.errors import EXIT_BAD_INPUT, OversightError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Scalable-oversight experiments: debate, consultancy and direct QA with weak judges.")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+
+def _default(field: str) -> object:
+    """CLI defaults come from RunConfig, where each option is documented once."""
+    return RunConfig.model_fields[field].default
+
 
 Limit = Annotated[Optional[int], typer.Option(help="Number of questions (seeded sample); default all.",
                                               rich_help_panel="Data")]
@@ -46,9 +54,11 @@ Name = Annotated[Optional[str], typer.Option(help="Run folder name (default: der
 @app.command()
 def run(
     protocol: Annotated[str, typer.Argument(help="Protocol (see `oversight protocols`).")],
-    task: Task = "math", limit: Limit = None, seed: Seed = 0, data: Data = None, order: Order = "random",
-    rounds: Rounds = 3, turns: Turns = "simultaneous", word_limit: WordLimit = 150, judge: Judge = "embedded:smollm2-135m", debater: Debater = "embedded:qwen2.5-coder-0.5b",
-    consultant: Consultant = None, backend: Backend = "auto", max_tokens: MaxTokens = 256, temperature: Temperature = 0.0,
+    task: Task = "math", limit: Limit = None, seed: Seed = _default("seed"), data: Data = None,
+    order: Order = _default("order"), rounds: Rounds = _default("rounds"), turns: Turns = _default("turns"),
+    word_limit: WordLimit = _default("word_limit"), judge: Judge = _default("judge"),
+    debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
+    max_tokens: MaxTokens = _default("max_tokens"), temperature: Temperature = _default("temperature"),
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
                                          rich_help_panel="Output")] = "runs",
     name: Name = None,
@@ -59,9 +69,9 @@ def run(
     from oversight.runner import run_experiment
 
     config = make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
-                         rounds=rounds, turns=turns, word_limit=word_limit, judge=judge, debater=debater, consultant=consultant,
-                         backend=backend, max_tokens=max_tokens,
-                         temperature=temperature, out=out_dir, name=name)
+                         rounds=rounds, turns=turns, word_limit=word_limit, judge=judge, debater=debater,
+                         consultant=consultant, backend=backend, max_tokens=max_tokens, temperature=temperature,
+                         out=out_dir, name=name)
     try:
         report = run_experiment(config, console=err)
     except KeyboardInterrupt:
