@@ -199,14 +199,9 @@ class HFBackend(Backend):
         budget = max(max_tokens)
         if self.max_len:  # never run past the model's context
             budget = max(1, min(budget, self.max_len - input_ids.shape[1]))
-        cfg = GenerationConfig(
-            max_new_tokens=budget,
-            do_sample=sample,
-            temperature=temperature if sample else 1.0,
-            top_k=0,
-            top_p=1.0,
-            repetition_penalty=1.0,
-        )
+        # Sampling knobs only when sampling: transformers warns about them under greedy decoding.
+        knobs = {"temperature": temperature, "top_k": 0, "top_p": 1.0} if sample else {}
+        cfg = GenerationConfig(max_new_tokens=budget, do_sample=sample, repetition_penalty=1.0, **knobs)
         if sample and seed is not None:
             torch.manual_seed(seed)
         rec = _LogprobRecorder()
