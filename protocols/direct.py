@@ -1,4 +1,4 @@
-"""QA without article: the judge answers alone, seeing only the question and the two answers."""
+"""Direct QA: the judge answers alone, with no agent — without the source text, or with it."""
 
 from __future__ import annotations
 
@@ -13,19 +13,16 @@ class DirectQA(Protocol):
 
     name = "direct"
     roles = ("judge",)
+    template = "direct/judge"
 
     def run(self, question: Question) -> Episode:
-        [reply] = yield [self.judge_request("direct/judge", question=question)]
+        [reply] = yield [self.judge_request(self.template, question=question)]
         return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))
 
 
 @register("protocol", "direct-article")
-class DirectQAWithArticle(Protocol):
+class DirectQAWithArticle(DirectQA):
     """QA with article: the judge alone picks an answer, reading the source text (extractive upper bound)."""
 
     name = "direct-article"
-    roles = ("judge",)
-
-    def run(self, question: Question) -> Episode:
-        [reply] = yield [self.judge_request("direct/judge_article", question=question)]
-        return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))
+    template = "direct/judge_article"
