@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -19,11 +18,10 @@ def oversight(*args: str, env: dict[str, str] | None = None, cwd=None) -> subpro
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=300)
 
 
-def test_help_is_fast_and_imports_no_torch_or_vllm():
-    start = time.perf_counter()
+def test_help_imports_no_torch_or_vllm():
+    # --help stays fast because the CLI module imports nothing heavy; check the cause, not a timing.
     result = oversight("--help")
     assert result.returncode == 0 and "run" in result.stdout
-    assert time.perf_counter() - start < 2.0
     heavy = "('torch', 'vllm', 'transformers', 'pandas')"
     probe = subprocess.run([sys.executable, "-c", f"import sys, oversight.cli; "
                             f"print(sorted(m for m in {heavy} if m in sys.modules))"], capture_output=True, text=True)
@@ -35,6 +33,8 @@ def test_help_is_fast_and_imports_no_torch_or_vllm():
     (["run", "chess", "--task", "math"], "unknown protocol 'chess'"),
     (["run", "debate", "--task", "math", "--judge", "embedded:gpt-9"], "unknown embedded model 'gpt-9'"),
     (["run", "debate", "--task", "math", "--judge", "magic:model"], "unknown backend 'magic'"),
+    (["run", "debate", "--task", "math", "--judge", "hf:embedded:gpt-9"], "unknown embedded model 'gpt-9'"),
+    (["run", "debate", "--task", "math", "--judge", "scripted:embedded:smollm2-135m"], "needs a real backend"),
     (["run", "debate", "--task", "math", "--limit", "0"], "--limit"),
     (["run", "debate", "--task", "math", "--order", "sideways"], "--order"),
     # fails while loading the model, after the run folder's path is known: still nothing written

@@ -14,7 +14,7 @@ from oversight.runner import run_experiment
 pytestmark = pytest.mark.slow
 
 
-def check_run(report, protocol: str, episodes: int) -> None:
+def check_run(report, protocol: str, episodes: int) -> list[dict]:
     results = pd.read_parquet(report.path / "results.parquet")
     assert len(results) == episodes and set(results["protocol"]) == {protocol}
     assert not results["invalid"].any()

@@ -45,22 +45,24 @@ def parse_model_spec(spec: str, backend: str = "auto") -> ModelSpec:
     if not spec:
         raise ConfigError("model spec is empty; use e.g. 'embedded:smollm2-135m' or 'vllm:Qwen/Qwen2.5-7B-Instruct'")
     prefix, sep, rest = spec.partition(":")
-    if sep and prefix == "embedded" or spec in EMBEDDED_NAMES:
-        name = rest if sep else spec
-        if name not in EMBEDDED_NAMES:
-            raise ConfigError(f"unknown embedded model {name!r}; embedded models: {', '.join(EMBEDDED_NAMES)}")
-        resolved = default_backend(backend)
-        if resolved == "scripted":
-            raise ConfigError(f"embedded model {spec!r} needs a real backend (vllm or hf), not scripted")
-        return ModelSpec(resolved, f"embedded:{name}")
     if sep and prefix in BACKENDS:
         if not rest:
             raise ConfigError(f"model spec {spec!r} names no model after '{prefix}:'")
-        return ModelSpec(prefix, rest)
-    if sep and "/" not in prefix and prefix not in ("", ".") and not prefix.startswith("~"):
+        chosen, model = prefix, rest
+    elif sep and prefix != "embedded" and "/" not in prefix and prefix not in ("", ".") and not prefix.startswith("~"):
         raise ConfigError(f"unknown backend {prefix!r} in model spec {spec!r}; backends: "
                           f"{', '.join(BACKENDS)}, or 'embedded:' for {', '.join(EMBEDDED_NAMES)}")
-    return ModelSpec(default_backend(backend), spec)
+    else:
+        chosen, model = default_backend(backend), spec
+    # Embedded names are checked here, whichever backend serves them, so a typo fails before any load.
+    if model.startswith("embedded:") or model in EMBEDDED_NAMES:
+        name = model.removeprefix("embedded:")
+        if name not in EMBEDDED_NAMES:
+            raise ConfigError(f"unknown embedded model {name!r}; embedded models: {', '.join(EMBEDDED_NAMES)}")
+        if chosen == "scripted":
+            raise ConfigError(f"embedded model {spec!r} needs a real backend (vllm or hf), not scripted")
+        model = f"embedded:{name}"
+    return ModelSpec(chosen, model)
 
 
 def load_backend(spec: ModelSpec, **options: object) -> Backend:
