@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from oversight.errors import ConfigError
 
@@ -47,12 +47,33 @@ class RunConfig(BaseModel):
     """Agent sampling temperature (0 = greedy)."""
     word_limit: int = Field(default=150, ge=1)
     """Words per argument asked of the agents (the study: 150)."""
+    word_limits: dict[Literal["debater", "consultant", "judge"], int] = Field(default_factory=dict)
+    """Per role family, overriding `word_limit` (e.g. consultant 300 as in Khan et al.; judge = its questions)."""
+    best_of_n: int = Field(default=1, ge=1, le=32)
+    """Candidate arguments sampled per agent turn; the best-scored one is kept (needs temperature > 0)."""
+    bon_scorer: Literal["judge", "self"] = "judge"
+    """Best-of-N scorer: the judge model's P(agent's answer), or the agent model picking the most persuasive."""
+    retries: int = Field(default=2, ge=0, le=10)
+    """Extra attempts for an agent turn with no argument; then the turn is recorded invalid."""
+    judge_cot: bool = False
+    """The judge reasons before deciding (off by default: the study found it did not help)."""
+    quotes: bool = True
+    """Verify agents' `<quote>`s against the article on tasks with one."""
     data: str | None = None
     """Local data file or folder; default: $OVERSIGHT_DATA_DIR, else the hub."""
     out: str = "runs"
     """Parent folder of run folders."""
     name: str | None = None
     """Run folder name; default `<protocol>-<task>-<hash of the config>`, so a rerun resumes."""
+
+    @model_validator(mode="after")
+    def _check_sampling(self) -> RunConfig:
+        if self.best_of_n > 1 and self.temperature == 0:
+            raise ValueError("best_of_n > 1 samples several candidates: set temperature > 0 (e.g. 0.8, as "
+                             "Khan et al. 2024), otherwise every candidate would be the same")
+        if any(v < 1 for v in self.word_limits.values()):
+            raise ValueError(f"word_limits must be >= 1, got {self.word_limits}")
+        return self
 
     def identity(self) -> dict[str, Any]:
         return self.model_dump(exclude=set(_NOT_IDENTITY))
@@ -74,5 +95,6 @@ def make_config(**values: Any) -> RunConfig:
     try:
         return RunConfig(**values)
     except ValidationError as exc:
-        problems = [f"{_flag(err['loc'])}: {err['msg'].lower()}, got {err.get('input')!r}" for err in exc.errors()]
+        problems = [f"{_flag(err['loc'])}: {err['msg'].lower()}, got {err.get('input')!r}" if err["loc"]
+                    else err["msg"].removeprefix("Value error, ") for err in exc.errors()]
         raise ConfigError("invalid run configuration: " + "; ".join(problems)) from None

@@ -6,9 +6,14 @@ protocol's back, and `to_dict`/`from_dict` round-trip them through JSONL.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import mimetypes
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from oversight.errors import DataError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -29,6 +34,9 @@ class Question:
     context: str | None = None
     """Source text the agents may see (article, code); None for closed tasks."""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    images: tuple[str, ...] = ()
+    """Images everyone sees with the question (multimodal tasks): file paths or `data:`/`http(s):` URLs,
+    in the order the text refers to them (`<image 1>`, `<image 2>`...)."""
 
     def __post_init__(self) -> None:
         assert self.correct_index in (0, 1), self.correct_index
@@ -48,16 +56,54 @@ class Question:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Question:
-        return cls(**{**d, "answers": tuple(d["answers"])})
+        return cls(**{**d, "answers": tuple(d["answers"]), "images": tuple(d.get("images", ()))})
+
+
+def image_url(image: str) -> str:
+    """`image` as a URL a chat API accepts: `data:`/`http(s):` URLs unchanged, a local file as a base64
+    `data:` URL (MIME type from its extension). A missing file -> DataError naming it."""
+    if image.startswith(("data:", "http://", "https://")):
+        return image
+    path = Path(image).expanduser()
+    try:
+        payload = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError as e:
+        raise DataError(f"image {image!r} cannot be read ({e.strerror or e}); images are file paths or "
+                        "data:/http(s): URLs") from e
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{payload}"
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str
+    images: tuple[str, ...] = ()
+    """Images sent after the text (file paths or `data:`/`http(s):` URLs); only vision models accept them."""
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.images:
+            d["images"] = list(self.images)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        return cls(d["role"], d["content"], tuple(d.get("images", ())))
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI / vLLM chat form: plain text content, or content parts when the message has images.
+
+        Each image becomes a label part `<image N>` (so text referring to it can be followed) and an
+        `image_url` part; local files are inlined as base64 `data:` URLs.
+        """
+        if not self.images:
+            return {"role": self.role, "content": self.content}
+        parts: list[dict[str, Any]] = [{"type": "text", "text": self.content}]
+        for n, image in enumerate(self.images, start=1):
+            parts.append({"type": "text", "text": f"<image {n}>"})
+            parts.append({"type": "image_url", "image_url": {"url": image_url(image)}})
+        return {"role": self.role, "content": parts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +144,9 @@ class Reply:
     """For choice requests: P(option) renormalised over the options, in `options` order."""
     option_mass: float | None = None
     """For choice requests: total unnormalised probability the model put on the options."""
+    top_is_option: bool | None = None
+    """For choice requests: whether the model's single most likely next label starts one of the options
+    (False: it wanted to say something else, and the decision counts as invalid); None when unknown."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +162,8 @@ class Turn:
     """The public part (what the judge and other agents see)."""
     raw: str = ""
     """The full model output, private thinking included (never shown to the judge)."""
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """Per-turn facts: attempts, invalid, quote counts, best-of-N candidates and scores."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,16 +1,23 @@
-"""Assigned consultancy (Kenton et al. 2024): one consultant argues an assigned answer.
+"""Consultancy (Kenton et al. 2024): one consultant argues an answer; the judge questions it, then decides.
 
-Every question is played twice, once with the consultant assigned each answer, so half the episodes
-argue for the wrong one. Between rounds the judge asks the consultant a question (a judge
-generation), which the consultant answers in its next turn; then the judge decides.
+Assigned: every question is played twice, once with the consultant assigned each answer, so half
+the episodes argue for the wrong one. Between rounds the judge asks the consultant a question (a
+judge generation), which the consultant answers in its next turn.
+
+`open-consultancy`: the consultant first answers the question itself, then argues its own choice;
+one episode per question.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from oversight import prompts
 from oversight.registry import register
 from oversight.types import Question, Request, Sampling, Transcript, Turn
-from protocols.base import Episode, Protocol, decision_from, public_argument
+from protocols.base import Episode, Protocol, Speech, Steps, public_argument, turn_columns
+from protocols.open import agent_choice_columns, choose
 
 NAMES = {"consultant": "Consultant", "judge": "Judge"}
 JUDGE_QUESTION_TOKENS = 64
@@ -22,23 +29,60 @@ class Consultancy(Protocol):
 
     name = "consultancy"
     roles = ("consultant", "judge")
+    open_roles = False
 
     def episodes(self, question: Question) -> list[tuple[str, Episode]]:
         return [(f"consultant={side}", self.run(question, side)) for side in (0, 1)]
 
     def run(self, question: Question, side: int = 0) -> Episode:
+        transcript = yield from self.play(question, side)
+        return transcript
+
+    def play(self, question: Question, side: int) -> Steps:
         turns: list[Turn] = []
-        shared = {"question": question, "position": side, "names": NAMES, "rounds": self.rounds}
+        quotes = bool(self.options.quotes and question.context)
+        shared = {"question": question, "position": side, "names": NAMES, "rounds": self.rounds,
+                  "quotes": quotes, "open": self.open_roles}
         for round_ in range(self.rounds):
             messages = prompts.render("consultancy/consultant", **shared, round=round_, transcript=tuple(turns),
-                                      word_limit=self.word_limit)
-            [reply] = yield [Request(role="consultant", messages=messages, sampling=self.agent_sampling)]
-            turns.append(Turn("consultant", round_, public_argument(reply.text, self.word_limit), raw=reply.text))
+                                      word_limit=self.options.limit_for("consultant"))
+            earlier = tuple(turns)
+
+            def score(candidate: Turn, earlier: tuple[Turn, ...] = earlier) -> Request:
+                return self.judge_request("consultancy/judge", **shared, transcript=[*earlier, candidate])
+
+            turns += yield from self.speak(question, [Speech("consultant", messages, side, score)], round_)
             if round_ < self.rounds - 1:
                 messages = prompts.render("consultancy/judge_question", **shared, transcript=tuple(turns))
                 sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS, seed=self.agent_sampling.seed)
                 [asked] = yield [Request(role="judge", messages=messages, sampling=sampling)]
-                turns.append(Turn("judge", round_, public_argument(asked.text, self.word_limit), raw=asked.text))
-        [verdict] = yield [self.judge_request("consultancy/judge", **shared, transcript=turns)]
-        return Transcript(protocol=self.name, question=question, turns=tuple(turns),
-                          decision=decision_from(verdict), assignment={"consultant": side})
+                turns.append(Turn("judge", round_, public_argument(asked.text, self.options.limit_for("judge")),
+                                  raw=asked.text))
+        decision, reasoning = yield from self.decide("consultancy/judge", **shared, transcript=turns)
+        return Transcript(protocol=self.name, question=question,
+                          turns=tuple(turns) + ((reasoning,) if reasoning else ()),
+                          decision=decision, assignment={"consultant": side})
+
+    def columns(self, transcript: Transcript) -> dict[str, Any]:
+        side = transcript.assignment["consultant"]
+        return {**turn_columns(transcript), "consultant_correct": side == transcript.question.correct_index}
+
+
+@register("protocol", "open-consultancy")
+class OpenConsultancy(Consultancy):
+    """Open consultancy: the consultant first answers the question itself, then argues its choice."""
+
+    name = "open-consultancy"
+    open_roles = True
+
+    def episodes(self, question: Question) -> list[tuple[str, Episode]]:
+        return [("", self.run(question))]
+
+    def run(self, question: Question, side: int | None = None) -> Episode:
+        chosen, probs = yield from choose(question, role="consultant")
+        transcript = yield from self.play(question, chosen)
+        return dataclasses.replace(transcript, protocol=self.name,
+                                   meta={**transcript.meta, "agent_choice": chosen, "agent_probs": probs})
+
+    def columns(self, transcript: Transcript) -> dict[str, Any]:
+        return {**super().columns(transcript), **agent_choice_columns(transcript)}

@@ -1,18 +1,26 @@
-"""Assigned debate: debater A argues the first answer, debater B the second (Kenton et al. 2024).
+"""Debate (Kenton et al. 2024): debater A (Alice) argues the first answer, debater B (Bob) the second.
 
 Turns are simultaneous by default: in each round both debaters see the transcript of the earlier
 rounds only. With `turns="sequential"` (the study's ablation) B also sees A's argument of the same
 round. The judge sees the arguments (never a debater's private thinking) and decides.
+
+`open-debate` plays the same debate after the agent has answered the question itself: the debater
+whose side it chose is the *protagonist* (the study's open debate); the judge is not told which.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from oversight import prompts
 from oversight.registry import register
-from oversight.types import Question, Reply, Request, Transcript, Turn
-from protocols.base import Episode, Protocol, decision_from, public_argument
+from oversight.types import Question, Request, Transcript, Turn
+from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, turn_columns
+from protocols.open import agent_choice_columns, choose
 
-NAMES = {"debater_a": "Alice", "debater_b": "Bob"}
+NAMES = {"debater_a": "Alice", "debater_b": "Bob", "judge": "Judge"}
+DEBATERS = ("debater_a", "debater_b")
 
 
 @register("protocol", "debate")
@@ -23,28 +31,59 @@ class Debate(Protocol):
     roles = ("debater_a", "debater_b", "judge")
 
     def run(self, question: Question) -> Episode:
+        transcript = yield from self.play(question)
+        return transcript
+
+    def play(self, question: Question) -> Steps:
         turns: list[Turn] = []
         for round_ in range(self.rounds):
-            if self.turns == "sequential":
-                for position, role in enumerate(("debater_a", "debater_b")):
-                    requests = [self._debater_request(question, role, position, round_, tuple(turns))]
-                    turns += self._turns(requests, (yield requests), round_)
-            else:
-                requests = [self._debater_request(question, role, position, round_, tuple(turns))
-                            for position, role in enumerate(("debater_a", "debater_b"))]
-                turns += self._turns(requests, (yield requests), round_)
-        [verdict] = yield [self.judge_request("debate/judge", question=question, transcript=turns, names=NAMES)]
-        return Transcript(protocol=self.name, question=question, turns=tuple(turns),
-                          decision=decision_from(verdict), assignment={"debater_a": 0, "debater_b": 1})
+            groups = [DEBATERS] if self.turns == "simultaneous" else [(role,) for role in DEBATERS]
+            for group in groups:
+                speeches = [self._speech(question, role, round_, tuple(turns)) for role in group]
+                turns += yield from self.speak(question, speeches, round_)
+        decision, reasoning = yield from self.decide("debate/judge", **self._judge_view(question, turns))
+        return Transcript(protocol=self.name, question=question,
+                          turns=tuple(turns) + ((reasoning,) if reasoning else ()),
+                          decision=decision, assignment={"debater_a": 0, "debater_b": 1})
 
-    def _turns(self, requests: list[Request], replies: list[Reply], round_: int) -> list[Turn]:
-        return [Turn(role=req.role, round=round_, text=public_argument(rep.text, self.word_limit), raw=rep.text)
-                for req, rep in zip(requests, replies)]
+    def columns(self, transcript: Transcript) -> dict[str, Any]:
+        return turn_columns(transcript)
 
-    def _debater_request(self, question: Question, role: str, position: int, round_: int,
-                         transcript: tuple[Turn, ...]) -> Request:
-        other = "debater_b" if role == "debater_a" else "debater_a"
+    def _judge_view(self, question: Question, turns: list[Turn]) -> dict[str, Any]:
+        return {"question": question, "transcript": turns, "names": NAMES,
+                "quotes": bool(self.options.quotes and question.context)}
+
+    def _speech(self, question: Question, role: str, round_: int, transcript: tuple[Turn, ...]) -> Speech:
+        position = DEBATERS.index(role)
+        other = DEBATERS[1 - position]
         messages = prompts.render(
             "debate/debater", question=question, name=NAMES[role], opponent=NAMES[other], position=position,
-            round=round_, rounds=self.rounds, transcript=transcript, names=NAMES, word_limit=self.word_limit)
-        return Request(role=role, messages=messages, sampling=self.agent_sampling)
+            round=round_, rounds=self.rounds, transcript=transcript, names=NAMES,
+            word_limit=self.options.limit_for(role), quotes=bool(self.options.quotes and question.context))
+
+        def score(candidate: Turn) -> Request:
+            # The transcript as the judge would see it with this candidate in place; the opponent's
+            # turn of this round, when not spoken yet, is a fixed placeholder (Khan et al. 2024).
+            spoken = {t.role: t for t in transcript if t.round == round_}
+            current = [spoken.get(r) or Turn(r, round_, BON_PLACEHOLDER) for r in DEBATERS]
+            current[position] = candidate
+            earlier = [t for t in transcript if t.round < round_]
+            return self.judge_request("debate/judge", **self._judge_view(question, earlier + current))
+
+        return Speech(role=role, messages=messages, side=position, score=score)
+
+
+@register("protocol", "open-debate")
+class OpenDebate(Debate):
+    """Open debate: the agent first answers itself; the debater on its side is the protagonist."""
+
+    name = "open-debate"
+
+    def run(self, question: Question) -> Episode:
+        side, probs = yield from choose(question, role="debater_a")
+        transcript = yield from self.play(question)
+        return dataclasses.replace(transcript, protocol=self.name, meta={
+            **transcript.meta, "agent_choice": side, "agent_probs": probs, "protagonist": DEBATERS[side]})
+
+    def columns(self, transcript: Transcript) -> dict[str, Any]:
+        return {**super().columns(transcript), **agent_choice_columns(transcript)}

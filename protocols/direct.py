@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oversight.registry import register
 from oversight.types import Question, Transcript
-from protocols.base import Episode, Protocol, decision_from
+from protocols.base import Episode, Protocol
 
 
 @register("protocol", "direct")
@@ -16,8 +16,9 @@ class DirectQA(Protocol):
     template = "direct/judge"
 
     def run(self, question: Question) -> Episode:
-        [reply] = yield [self.judge_request(self.template, question=question)]
-        return Transcript(protocol=self.name, question=question, turns=(), decision=decision_from(reply))
+        decision, reasoning = yield from self.decide(self.template, question=question)
+        return Transcript(protocol=self.name, question=question, turns=(reasoning,) if reasoning else (),
+                          decision=decision)
 
 
 @register("protocol", "direct-article")

@@ -80,17 +80,25 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     assert len((run / "transcripts.jsonl").read_text().splitlines()) == 12
 
 
-@pytest.mark.parametrize("protocol, per_question", [("direct", 1), ("direct-article", 1), ("debate", 1),
-                                                    ("consultancy", 2)])
-def test_every_protocol_runs_on_math_with_one_results_schema(tmp_path, protocol, per_question):
+SHARED_COLUMNS = {"question_id", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
+                  "verdict", "correct", "invalid", "judge_mass", "best_of_n"}
+AGENT_COLUMNS = {"agent_turns", "invalid_turns", "quotes", "verified_quotes"}
+OPEN_COLUMNS = {"agent_choice", "agent_correct", "judge_agrees"}
+
+
+@pytest.mark.parametrize("protocol, per_question, own_columns", [
+    ("direct", 1, set()), ("direct-article", 1, set()), ("debate", 1, AGENT_COLUMNS),
+    ("consultancy", 2, AGENT_COLUMNS | {"consultant_correct"}), ("open-debate", 1, AGENT_COLUMNS | OPEN_COLUMNS),
+    ("open-consultancy", 1, AGENT_COLUMNS | OPEN_COLUMNS | {"consultant_correct"})])
+def test_every_protocol_runs_on_math_with_one_results_schema(tmp_path, protocol, per_question, own_columns):
     result = oversight("run", protocol, "--task", "math", "--limit", "3", "--rounds", "2", "--order", "fixed",
                        "--out", str(tmp_path), "--consultant", "scripted:echo", *SCRIPTED)
     assert result.returncode == 0, result.stderr
     [run] = list(tmp_path.iterdir())
     results = pd.read_parquet(run / "results.parquet")
     assert len(results) == 3 * per_question and set(results["protocol"]) == {protocol}
-    assert {"question_id", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
-            "verdict", "correct", "invalid", "consultant_correct"} <= set(results.columns)
+    assert set(results.columns) - SHARED_COLUMNS - own_columns == {
+        "run_id", "episode", "task", "protocol", "rounds", "swapped", "correct_index", "p_correct"}
     if protocol == "consultancy":
         # Each question is argued once for the correct and once for the incorrect answer.
         assert sorted(results["consultant_correct"]) == [False] * 3 + [True] * 3

@@ -1,8 +1,9 @@
 """Deterministic backend for fast tests: no model, replies derived from the request alone.
 
 Models (`scripted:NAME`):
-- `echo`: generate returns a short argument naming the role and round; choice probabilities are a
-  stable function of the prompt text.
+- `echo`: generate returns a short argument naming the role and a stable function of the prompt (and
+  of the seed when sampling, so best-of-N candidates differ); choice probabilities are a stable
+  function of the prompt text.
 - `first` / `second`: choice always prefers the first / second option (P = 0.9).
 - `correct`: choice prefers the option whose label precedes the marker `[correct]` in the prompt
   (tests plant the marker); otherwise uniform.
@@ -53,7 +54,9 @@ class ScriptedBackend(Backend):
         self.calls.append(Call("generate", tuple(r.role for r in requests)))
         replies = []
         for r in requests:
-            tag = _stable_fraction("".join(m.content for m in r.messages))
+            # Sampled requests (temperature > 0) vary with their seed, like a real sampler.
+            sample = f"#seed={r.sampling.seed}" if r.sampling.temperature > 0 else ""
+            tag = _stable_fraction("".join(m.content for m in r.messages) + sample)
             text = f"<argument>As {r.role}, my answer is right (note {tag:.4f}).</argument>"
             replies.append(Reply(text=text, token_ids=tuple(range(len(text.split())))))
         return replies

@@ -1,0 +1,115 @@
+"""Turn validity and retries, per-role word limits, the judge's chain of thought and invalid decisions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from oversight.engine import Engine
+from oversight.models.base import Backend
+from oversight.types import Reply, Request
+from protocols.base import NO_ARGUMENT, decision_from
+from protocols.consultancy import Consultancy
+from protocols.debate import Debate
+from protocols.direct import DirectQA
+from tests.helpers import Recorder, make_questions, prompt
+
+
+class Flaky(Backend):
+    """Debater A only thinks (no argument) for its first `bad` attempts; B always argues."""
+
+    name = "flaky"
+
+    def __init__(self, bad: int) -> None:
+        super().__init__("flaky")
+        self.bad = bad
+        self.seen: list[Request] = []
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        self.seen += requests
+        out = []
+        for r in requests:
+            tries = sum(1 for s in self.seen if s.role == r.role and s.messages == r.messages)
+            ok = r.role != "debater_a" or tries > self.bad
+            out.append(Reply(text=f"<argument>{r.role} {' '.join(['word'] * 30)}</argument>" if ok
+                             else "<thinking>I ran out of tokens while thinking"))
+        return out
+
+    def choice(self, requests: Sequence[Request]) -> list[Reply]:
+        return [Reply(option_probs=(0.6, 0.4), option_mass=1.0) for _ in requests]
+
+
+def debate(bad: int, retries: int = 2, n: int = 3):
+    agent = Flaky(bad)
+    done = Engine({"debater": agent, "judge": agent}).run(
+        (q.id, Debate(rounds=1, retries=retries).run(q)) for q in make_questions(n))
+    return done, agent
+
+
+def test_a_reply_without_argument_is_retried_in_one_batch_with_a_fresh_sample():
+    done, agent = debate(bad=1)
+    for t in done.values():
+        a, b = t.turns
+        assert a.meta == {"attempts": 2} and b.meta == {"attempts": 1}
+        assert a.text.startswith("debater_a")
+    retries = [r for r in agent.seen if r.role == "debater_a"][3:]
+    assert len(retries) == 3 and {r.sampling.temperature for r in retries} == {0.7}
+    assert len({r.sampling.seed for r in retries}) == 1 and retries[0].sampling.seed != 0
+
+
+def test_a_turn_still_invalid_after_every_retry_is_recorded_not_raised():
+    done, agent = debate(bad=5, retries=2)
+    for t in done.values():
+        a = t.turns[0]
+        assert a.text == NO_ARGUMENT and a.meta == {"invalid": True, "attempts": 3}
+        assert t.decision.verdict == 0  # the judge still decided
+    assert sum(r.role == "debater_a" for r in agent.seen) == 9
+
+
+def test_word_limits_apply_per_role_family():
+    agent = Flaky(bad=0)
+    [question] = make_questions(1)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1, word_limit=10, word_limits={"debater": 5}).run(question))]).values()
+    assert all(len(turn.text.split()) == 6 and turn.text.endswith("...") for turn in t.turns)  # 5 words + "..."
+    consultant = Recorder()
+    protocol = Consultancy(rounds=2, word_limit=4, word_limits={"judge": 1})
+    [t] = Engine({"consultant": consultant, "judge": consultant}).run([("q", protocol.run(question, 0))]).values()
+    assert "in at most 4 words" in prompt(consultant.seen[0])
+    [asked] = [turn for turn in t.turns if turn.role == "judge"]
+    assert asked.text == "PUBLIC-judge"  # one word: not cut
+
+
+class Thinker(Recorder):
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        self.seen += requests
+        return [Reply(text="Answer 2 adds up. Answer: 2\nmore text") for _ in requests]
+
+
+def test_judge_chain_of_thought_reasons_then_decides_from_label_probabilities():
+    judge = Thinker()
+    [question] = make_questions(1)
+    [t] = Engine({"judge": judge}).run([("q", DirectQA(judge_cot=True).run(question))]).values()
+    think, decide = judge.seen
+    assert think.kind == "generate" and think.messages[-1].role == "user"
+    assert "think step by step" in prompt(think)
+    assert decide.kind == "choice" and decide.messages[-1].role == "assistant"
+    assert decide.messages[-1].content == "Answer 2 adds up.\n\nAnswer:"
+    assert t.turns[0].text == "Answer 2 adds up." and t.turns[0].meta == {"kind": "reasoning"}
+    assert t.decision.verdict == 0  # from the probabilities (Recorder prefers label 1), not the text
+
+
+def test_chain_of_thought_is_off_by_default():
+    judge = Recorder()
+    [question] = make_questions(1)
+    Engine({"judge": judge}).run([("q", DirectQA().run(question))])
+    assert [r.kind for r in judge.seen] == ["choice"] and "step by step" not in prompt(judge.seen[0])
+
+
+def test_decision_is_invalid_when_the_top_label_is_neither_option():
+    assert decision_from(Reply(option_probs=(0.7, 0.3), top_is_option=True)).verdict == 0
+    assert decision_from(Reply(option_probs=(0.7, 0.3))).verdict == 0  # unknown: trust the probabilities
+    off = decision_from(Reply(option_probs=(0.7, 0.3), option_mass=0.1, top_is_option=False))
+    assert off.invalid and off.verdict is None and off.probs == (0.7, 0.3)
+    assert decision_from(Reply(option_probs=(0.5, 0.5))).invalid
+    assert math.isnan(decision_from(Reply()).probs[0])
