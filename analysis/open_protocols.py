@@ -70,4 +70,5 @@ def open_summary(rows: pd.DataFrame, by: str | list[str] = "protocol") -> pd.Dat
             "episodes_agent_wrong": len(wrong),
         })
 
-    return rows.groupby(by).apply(one, include_groups=False)
+    table = rows.groupby(by).apply(one, include_groups=False)
+    return table.astype({"episodes": int, "episodes_agent_wrong": int})

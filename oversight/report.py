@@ -21,7 +21,13 @@ def print_summary(report: RunReport, console: Console) -> None:
     console.print(f"Judge accuracy — {report.path}")
     console.print(table.to_string(index=False), highlight=False)
     assigned = report.results.dropna(subset=["consultant_correct"]) if "consultant_correct" in report.results else None
-    if assigned is not None and not assigned.empty:
+    if "agent_correct" in report.results:
+        from analysis.open_protocols import open_summary
+
+        console.print("Open protocol: how often the agent chose correctly, the judge agreed with it, and judge "
+                      "accuracy when the agent was right / wrong:")
+        console.print(open_summary(report.results).to_string(float_format="{:.3f}".format), highlight=False)
+    elif assigned is not None and not assigned.empty:
         split = accuracy_table(assigned, by=("protocol", "consultant_correct"))
         console.print("Consultancy, split by whether the consultant argued the correct answer:")
         console.print(split[["protocol", "consultant_correct", "episodes", "accuracy", "ci_low", "ci_high"]]

@@ -235,12 +235,14 @@ class HFBackend(Backend):
         rows = choice_rows(prompts, specs)
         order = sorted(range(len(rows)), key=lambda k: len(rows[k][1]))
         found: list[dict[int, float]] = [{} for _ in rows]
+        tops: list[int | None] = [None] * len(rows)
         for chunk in self._chunks(order):
             lps = self.next_token_logprobs([rows[k][1] for k in chunk])
             for k, lp in zip(chunk, lps):
                 ids = list(rows[k][2])
                 found[k] = dict(zip(ids, lp[ids].tolist()))
-        return choice_replies(rows, found, specs)
+                tops[k] = int(lp.argmax())
+        return choice_replies(rows, found, specs, tops)
 
     @torch.inference_mode()
     def next_token_logprobs(self, prompts: list[list[int]]) -> torch.Tensor:

@@ -271,6 +271,9 @@ def test_vllm_choice_agrees_with_hf(vllm_judge, hf_judge):
         assert sum(a.option_probs) == pytest.approx(1.0, abs=1e-9)
         assert a.option_probs == pytest.approx(b.option_probs, abs=1e-2)
         assert a.option_mass == pytest.approx(b.option_mass, abs=1e-2)
+    # Both report whether the greedy label is an option; on the unrelated-label prompt it is not.
+    assert [a.top_is_option for a in v] == [b.top_is_option for b in h]
+    assert all(isinstance(a.top_is_option, bool) for a in v) and v[-1].top_is_option is False
 
 
 @slow

@@ -191,3 +191,17 @@ def test_missing_chat_template_is_a_config_error():
         render_prompt(FakeTokenizer(["x"], chat_template=None), (Message("user", "hi"),))
     with pytest.raises(ConfigError):
         render_prompt(FakeTokenizer(["x"]), ())
+
+
+def test_top_is_option_follows_the_greedy_label():
+    from oversight.models.choice import top_is_option
+
+    spec = option_tokens(SPLIT, ("1", "2"))
+    one, sp, a = SPLIT.vocab["1"], SPLIT.vocab[" "], SPLIT.vocab["A"]
+    assert top_is_option(spec, [one, None]) is True
+    assert top_is_option(spec, [a, one]) is False  # wanted to say "A"
+    assert top_is_option(spec, [sp, one]) is True  # " 1", split
+    assert top_is_option(spec, [sp, a]) is False  # " A"
+    assert top_is_option(spec, [None, None]) is None and top_is_option(spec, []) is None
+    merged = option_tokens(BPE, ("A", "B"))
+    assert top_is_option(merged, [BPE.vocab[" B"]]) is True and top_is_option(merged, [BPE.vocab["x"]]) is False
