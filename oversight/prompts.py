@@ -36,3 +36,22 @@ def _sections(name: str) -> tuple[tuple[str, jinja2.Template], ...]:
 def render(template_name: str, /, **variables: object) -> tuple[Message, ...]:
     """Render template `template_name` (path under prompts/, without `.j2`) into messages."""
     return tuple(Message(role, template.render(**variables).strip()) for role, template in _sections(template_name))
+
+
+def attach_images(messages: tuple[Message, ...], images: tuple[str, ...]) -> tuple[Message, ...]:
+    """`messages` with `images` (a multimodal question's `Question.images`) on the first user message.
+
+    Protocols call it on every request about the question, so judge and agents see the same images
+    once, next to the question text that refers to them. No images, or images already attached:
+    `messages` unchanged (attaching twice never duplicates them).
+    """
+    if not images:
+        return messages
+    first = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+    if first is None:
+        raise ConfigError("cannot attach images: the prompt has no user message")
+    target = messages[first]
+    if target.images[:len(images)] == tuple(images):
+        return messages
+    attached = Message(target.role, target.content, (*images, *target.images))
+    return (*messages[:first], attached, *messages[first + 1:])

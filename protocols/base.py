@@ -111,14 +111,18 @@ class Protocol(abc.ABC):
         """Protocol-specific columns of the results table (added to the shared ones)."""
         return {}
 
+    def render(self, template: str, question: Question, **variables: object) -> tuple[Message, ...]:
+        """A prompt about `question`, with its images (multimodal tasks) on the first user message."""
+        return prompts.attach_images(prompts.render(template, question=question, **variables), question.images)
+
     # ----------------------------------------------------------------------------------- judge
 
-    def judge_request(self, template: str, **variables: object) -> Request:
-        messages = prompts.render(template, cot=False, **variables)
+    def judge_request(self, template: str, question: Question, **variables: object) -> Request:
+        messages = self.render(template, question, cot=False, **variables)
         return Request(role="judge", messages=messages, kind="choice", options=JUDGE_OPTIONS,
                        sampling=Sampling(max_tokens=1))
 
-    def decide(self, template: str, **variables: object) -> Steps:
+    def decide(self, template: str, question: Question, **variables: object) -> Steps:
         """The judge's decision, and its reasoning Turn when `judge_cot` is on (else None).
 
         With chain of thought the judge first generates from the same prompt (asked to reason, then
@@ -126,9 +130,9 @@ class Protocol(abc.ABC):
         decision is read from the label probabilities after a fresh "Answer:".
         """
         if not self.options.judge_cot:
-            [reply] = yield [self.judge_request(template, **variables)]
+            [reply] = yield [self.judge_request(template, question, **variables)]
             return decision_from(reply), None
-        messages = prompts.render(template, cot=True, **variables)
+        messages = self.render(template, question, cot=True, **variables)
         prompt = messages[:-1] if messages[-1].role == "assistant" else messages
         sampling = Sampling(max_tokens=self.options.judge_cot_tokens, seed=self.options.seed)
         [thought] = yield [Request(role="judge", messages=prompt, sampling=sampling)]
@@ -169,7 +173,7 @@ class Protocol(abc.ABC):
 
         scores: dict[tuple[int, int], float] = {}
         if n > 1 and valid:
-            scores = yield from self._score(speeches, sorted(valid), as_turn)
+            scores = yield from self._score(question, speeches, sorted(valid), as_turn)
         turns = []
         for s, speech in enumerate(speeches):
             mine = [(s, i) for i in range(n)]
@@ -202,7 +206,7 @@ class Protocol(abc.ABC):
         return Request(role=speech.role, messages=speech.messages,
                        sampling=dataclasses.replace(base, temperature=temperature, seed=seed))
 
-    def _score(self, speeches: list[Speech], valid: list[tuple[int, int]],
+    def _score(self, question: Question, speeches: list[Speech], valid: list[tuple[int, int]],
                as_turn: Callable[[int, int], Turn]) -> Steps:
         """Scores of the valid candidates: judge P(speaker's answer), or the agent's own pick."""
         if self.options.bon_scorer == "judge":
@@ -221,8 +225,9 @@ class Protocol(abc.ABC):
         requests = []
         for s, ids in asks:
             labels = tuple(str(k + 1) for k in range(len(ids)))
-            messages = prompts.render("best_of_n/select", prompt=speeches[s].messages[-1].content,
-                                      candidates=[as_turn(s, i).text for i in ids])
+            messages = prompts.attach_images(
+                prompts.render("best_of_n/select", prompt=speeches[s].messages[-1].content,
+                               candidates=[as_turn(s, i).text for i in ids]), question.images)
             requests.append(Request(role=speeches[s].role, messages=messages, kind="choice", options=labels,
                                     sampling=Sampling(max_tokens=1)))
         replies = (yield requests) if requests else []

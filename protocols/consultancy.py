@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from oversight import prompts
 from oversight.registry import register
 from oversight.types import Question, Request, Sampling, Transcript, Turn
 from protocols.base import Episode, Protocol, Speech, Steps, public_argument, turn_columns
@@ -41,24 +40,23 @@ class Consultancy(Protocol):
     def play(self, question: Question, side: int) -> Steps:
         turns: list[Turn] = []
         quotes = bool(self.options.quotes and question.context)
-        shared = {"question": question, "position": side, "names": NAMES, "rounds": self.rounds,
-                  "quotes": quotes, "open": self.open_roles}
+        shared = {"position": side, "names": NAMES, "rounds": self.rounds, "quotes": quotes, "open": self.open_roles}
         for round_ in range(self.rounds):
-            messages = prompts.render("consultancy/consultant", **shared, round=round_, transcript=tuple(turns),
+            messages = self.render("consultancy/consultant", question, **shared, round=round_, transcript=tuple(turns),
                                       word_limit=self.options.limit_for("consultant"))
             earlier = tuple(turns)
 
             def score(candidate: Turn, earlier: tuple[Turn, ...] = earlier) -> Request:
-                return self.judge_request("consultancy/judge", **shared, transcript=[*earlier, candidate])
+                return self.judge_request("consultancy/judge", question, **shared, transcript=[*earlier, candidate])
 
             turns += yield from self.speak(question, [Speech("consultant", messages, side, score)], round_)
             if round_ < self.rounds - 1:
-                messages = prompts.render("consultancy/judge_question", **shared, transcript=tuple(turns))
+                messages = self.render("consultancy/judge_question", question, **shared, transcript=tuple(turns))
                 sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS, seed=self.agent_sampling.seed)
                 [asked] = yield [Request(role="judge", messages=messages, sampling=sampling)]
                 turns.append(Turn("judge", round_, public_argument(asked.text, self.options.limit_for("judge")),
                                   raw=asked.text))
-        decision, reasoning = yield from self.decide("consultancy/judge", **shared, transcript=turns)
+        decision, reasoning = yield from self.decide("consultancy/judge", question, **shared, transcript=turns)
         return Transcript(protocol=self.name, question=question,
                           turns=tuple(turns) + ((reasoning,) if reasoning else ()),
                           decision=decision, assignment={"consultant": side})

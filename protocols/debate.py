@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from oversight import prompts
 from oversight.registry import register
 from oversight.types import Question, Request, Transcript, Turn
 from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, turn_columns
@@ -41,7 +40,7 @@ class Debate(Protocol):
             for group in groups:
                 speeches = [self._speech(question, role, round_, tuple(turns)) for role in group]
                 turns += yield from self.speak(question, speeches, round_)
-        decision, reasoning = yield from self.decide("debate/judge", **self._judge_view(question, turns))
+        decision, reasoning = yield from self.decide("debate/judge", question, **self._judge_view(question, turns))
         return Transcript(protocol=self.name, question=question,
                           turns=tuple(turns) + ((reasoning,) if reasoning else ()),
                           decision=decision, assignment={"debater_a": 0, "debater_b": 1})
@@ -50,14 +49,14 @@ class Debate(Protocol):
         return turn_columns(transcript)
 
     def _judge_view(self, question: Question, turns: list[Turn]) -> dict[str, Any]:
-        return {"question": question, "transcript": turns, "names": NAMES,
+        return {"transcript": turns, "names": NAMES,
                 "quotes": bool(self.options.quotes and question.context)}
 
     def _speech(self, question: Question, role: str, round_: int, transcript: tuple[Turn, ...]) -> Speech:
         position = DEBATERS.index(role)
         other = DEBATERS[1 - position]
-        messages = prompts.render(
-            "debate/debater", question=question, name=NAMES[role], opponent=NAMES[other], position=position,
+        messages = self.render(
+            "debate/debater", question, name=NAMES[role], opponent=NAMES[other], position=position,
             round=round_, rounds=self.rounds, transcript=transcript, names=NAMES,
             word_limit=self.options.limit_for(role), quotes=bool(self.options.quotes and question.context))
 
@@ -68,7 +67,7 @@ class Debate(Protocol):
             current = [spoken.get(r) or Turn(r, round_, BON_PLACEHOLDER) for r in DEBATERS]
             current[position] = candidate
             earlier = [t for t in transcript if t.round < round_]
-            return self.judge_request("debate/judge", **self._judge_view(question, earlier + current))
+            return self.judge_request("debate/judge", question, **self._judge_view(question, earlier + current))
 
         return Speech(role=role, messages=messages, side=position, score=score)
 

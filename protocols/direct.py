@@ -16,7 +16,7 @@ class DirectQA(Protocol):
     template = "direct/judge"
 
     def run(self, question: Question) -> Episode:
-        decision, reasoning = yield from self.decide(self.template, question=question)
+        decision, reasoning = yield from self.decide(self.template, question)
         return Transcript(protocol=self.name, question=question, turns=(reasoning,) if reasoning else (),
                           decision=decision)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from oversight import prompts
-from oversight.types import Request, Sampling, Transcript
+from oversight.types import Question, Request, Sampling, Transcript
 from protocols.base import JUDGE_OPTIONS, Steps, decision_from
 
 
-def choose(question: Any, role: str) -> Steps:
+def choose(question: Question, role: str) -> Steps:
     """(index of the answer the agent in `role` picks, its probabilities over the two answers)."""
-    messages = prompts.render("open/choose", question=question, cot=False)
+    messages = prompts.attach_images(prompts.render("open/choose", question=question, cot=False), question.images)
     [reply] = yield [Request(role=role, messages=messages, kind="choice", options=JUDGE_OPTIONS,
                              sampling=Sampling(max_tokens=1))]
     decision = decision_from(reply)

@@ -18,20 +18,30 @@ Where the data comes from, in order:
 Sampling: `limit=k` takes a seeded shuffle of the item indices (`random.Random(seed)`), keeps the
 first k and returns them in dataset order. Same arguments, same questions; the sample for a
 smaller limit is a subset of the sample for a larger one with the same seed.
+
+Task names may carry an argument after a colon, handed to the task class (`Task.from_spec`):
+`file:PATH` is a user's own JSONL/CSV file (`tasks/custom.py`), `logic-gen:hops=3` a freshly
+generated logic problem set (`tasks/logic.py`).
+
+Where a dataset has more than two options, the incorrect one is picked by `stable_choice`: a CRC-32
+of the question id, never a shared RNG stream, so a question keeps its pair whatever else is loaded.
 """
 
 from __future__ import annotations
 
 import abc
+import csv
+import io
 import json
 import os
 import random
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from oversight.errors import ConfigError, DataError
+from oversight.errors import ConfigError, DataError, OversightError
 from oversight.registry import lookup, names
 from oversight.types import Question
 
@@ -57,6 +67,8 @@ class TaskInfo:
     """Folder under `$OVERSIGHT_DATA_DIR` (and under a `--data` folder), e.g. `gsm8k`."""
     files: dict[str, str] = field(default_factory=dict, hash=False)
     """Split -> local file name, e.g. `{"test": "test.jsonl"}`."""
+    size: str = ""
+    """The public dataset's size, for `oversight tasks` when no local copy is there to count."""
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -91,6 +103,15 @@ class Task(abc.ABC):
     def build(self, record: Record, split: str) -> Question:
         """One question, correct answer at index 0."""
 
+    def locate(self, data: str | Path | None, split: str) -> Path | None:
+        """The local file (or folder) holding `split`, or None for the hub; see `resolve_data_file`."""
+        return resolve_data_file(self.info.folder, self.info.files[split], data)
+
+    @classmethod
+    def from_spec(cls, arg: str, fields: dict[str, str] | None = None) -> Task:
+        """The task for `NAME:ARG` (and a field mapping); tasks that take no argument refuse."""
+        raise ConfigError(f"task {cls.info.name!r} takes no argument after ':', got {arg!r}")
+
 
 # --------------------------------------------------------------------------- registry views
 
@@ -105,8 +126,16 @@ def task_class(name: str) -> type[Task]:
     return cast("type[Task]", lookup("task", name))
 
 
-def get_task(name: str) -> Task:
-    """An instance of the registered task `name`; unknown -> ConfigError listing the known tasks."""
+def get_task(name: str, fields: dict[str, str] | None = None) -> Task:
+    """An instance of the task `name` (`NAME` or `NAME:ARG`); unknown -> ConfigError listing the known tasks.
+
+    `fields` (a column mapping) is for `file:PATH` tasks only.
+    """
+    base, sep, arg = name.partition(":")
+    if sep:
+        return task_class(base).from_spec(arg, fields)
+    if fields:
+        raise ConfigError(f"a field mapping (--fields) applies to --task file:PATH only, not to task {name!r}")
     return task_class(name)()
 
 
@@ -123,19 +152,19 @@ def task_infos() -> list[TaskInfo]:
 
 
 def load_questions(task: str, *, limit: int | None = None, seed: int = 0, data: str | Path | None = None,
-                   split: str = "test") -> list[Question]:
+                   split: str = "test", fields: dict[str, str] | None = None) -> list[Question]:
     """The questions of `task` (correct answer at index 0), a seeded sample of `limit` when given.
 
     Raises ConfigError for an unknown task, split or a limit < 1; DataError when the data cannot be
-    found, read or parsed, or holds no items.
+    found, read or parsed, or holds no items. `fields` maps a `file:PATH` task's columns.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"--limit must be >= 1, got {limit!r}")
-    impl = get_task(task)
+    impl = get_task(task, fields)
     info = impl.info
     if split not in info.files:
         raise ConfigError(f"unknown split {split!r} for task {task!r}; splits: {', '.join(info.splits)}")
-    path = resolve_data_file(info.folder, info.files[split], data)
+    path = impl.locate(data, split)
     records = impl.records(path, split)
     if not records:
         where = str(path) if path is not None else f"{info.hub_id} (split {split})"
@@ -229,8 +258,12 @@ def missing_data_message(info: TaskInfo, split: str, reason: str) -> str:
             f"holding {filename} or {layout}), or set {DATA_DIR_ENV}=DIR with the file at DIR/{layout}.")
 
 
-def load_hub_split(info: TaskInfo, split: str) -> list[Record]:
-    """Rows of `info.hub_id` / `info.hub_config` / `split` from the hub (or the local `datasets` cache)."""
+def load_hub_split(info: TaskInfo, split: str, hub_split: str | None = None) -> list[Record]:
+    """Rows of `info.hub_id` / `info.hub_config` / `split` from the hub (or the local `datasets` cache).
+
+    `hub_split` names the hub's split when it differs from the task's (BoolQ's `test` is the hub's
+    `validation`); errors still speak of the task's split and its local file.
+    """
     if info.hub_id is None:
         raise DataError(missing_data_message(info, split, "this task has no hub source"))
     if hub_offline():
@@ -240,12 +273,71 @@ def load_hub_split(info: TaskInfo, split: str) -> list[Record]:
     except ImportError as e:
         raise DataError(missing_data_message(info, split, "the `datasets` package is not installed")) from e
     try:
-        ds = datasets.load_dataset(info.hub_id, info.hub_config, split=split)
+        ds = datasets.load_dataset(info.hub_id, info.hub_config, split=hub_split or split)
         rows = [dict(row) for row in ds]
     except Exception as e:  # connection errors, missing repo, bad split: all end the same way for the user
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise DataError(missing_data_message(info, split, f"{type(e).__name__}: {msg}"[:300])) from e
-    return [Record(i, row, f"{info.hub_id}[{split}][{i}]") for i, row in enumerate(rows)]
+    return [Record(i, row, f"{info.hub_id}[{hub_split or split}][{i}]") for i, row in enumerate(rows)]
+
+
+def task_source(name: str) -> tuple[str, str]:
+    """(where the test split comes from, its size) for `oversight tasks`: a local copy is counted."""
+    impl = get_task(name)
+    if not impl.info.files:
+        return "your file: --task file:PATH", impl.info.size
+    split = "test" if "test" in impl.info.files else impl.info.splits[0]
+    if not impl.info.files[split]:
+        return "generated (no data file)", impl.info.size
+    path: Path | None = None
+    try:
+        path = impl.locate(None, split)
+        if path is not None:
+            return str(path), f"{len(impl.records(path, split)):,} ({split})"
+    except ConfigError:  # counting needs a run option (e.g. code execution): show the documented size
+        return str(path or impl.info.hub_id), impl.info.size
+    except OversightError as e:
+        return f"error: {e}", impl.info.size
+    hub = impl.info.hub_id or "no hub copy: pass --data"
+    return hub + (f" ({impl.info.hub_config})" if impl.info.hub_id and impl.info.hub_config else ""), impl.info.size
+
+
+def stable_choice(key: str, n: int) -> int:
+    """A deterministic index in range(n) for `key` (a question id): CRC-32 mod n, stable across runs,
+    platforms and Python versions."""
+    return zlib.crc32(key.encode("utf-8")) % n
+
+
+def read_csv(path: Path) -> list[Record]:
+    """Every row of a UTF-8 CSV file with a header row as a Record (see `parse_csv`)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start}); expected a UTF-8 CSV file with a header row") from e
+    return parse_csv(text, str(path))
+
+
+def parse_csv(text: str, where: str) -> list[Record]:
+    """Every non-blank row of CSV text (header row first) as a Record located `where:line` (the row's
+    first line). A row with more cells than the header, or no header -> DataError naming the line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    out: list[Record] = []
+    try:
+        if not reader.fieldnames:
+            raise DataError(f"{where}: no header row; expected a CSV file whose first line names the columns")
+        line = reader.line_num + 1
+        for row in reader:
+            if None in row:
+                raise DataError(f"{where}:{line}: more cells than the {len(reader.fieldnames)} header columns; "
+                                "quote cells that contain commas")
+            if any(v and v.strip() for v in row.values()):
+                out.append(Record(len(out), {k: v or "" for k, v in row.items()}, f"{where}:{line}"))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise DataError(f"{where}:{reader.line_num}: malformed CSV ({e})") from e
+    return out
 
 
 def require_str_fields(record: Record, fields: Sequence[str]) -> None:

@@ -275,22 +275,53 @@ class WorkedOptions:
     step: int | None
     detail: str
 
+@dataclass(frozen=True)
+class Mistake:
+    """One GSM8K item read and its deliberate mistake chosen (None: no step reaches the answer)."""
+
+    body: str
+    """The worked solution without its `#### N` line, annotations still in."""
+    final_text: str
+    gold: Fraction
+    toks: list[_Tok]
+    steps: list[_Step]
+    outcome: _Outcome | None
+    failed: tuple[str, ...]
+    """The strict checks the chosen mistake fails (empty: it passes them all)."""
+
+    @property
+    def wrong_prose(self) -> str:
+        """The solution text with the mistake carried through (annotations removed); needs an outcome."""
+        assert self.outcome is not None
+        return _render(self.toks, self.steps, self.outcome)
+
+
+def find_mistake(question: str, answer: str, key: str) -> Mistake:
+    """Read a GSM8K item and choose its mistake (see the `tasks.math` docstring).
+
+    `key` (the question id) only chooses where the mistake goes. Raises ValueError when the answer
+    has no final `####` line or a non-numeric final answer.
+    """
+    body, final_text = split_gold(answer)
+    gold = safe_eval(final_text.replace(",", ""))
+    if gold is None:
+        raise ValueError(f"final answer {final_text!r} is not a number")
+    toks = _tokenize_solution(body)
+    steps = _parse_steps(toks)
+    question_numbers = {_num_value(m.group("num")) for m in _PROSE.finditer(question) if m.group("num")}
+    o, failed = _choose(toks, steps, gold, key, question_numbers)
+    return Mistake(body, final_text, gold, toks, steps, o, tuple(failed))
+
+
 def worked_solution_options(question: str, answer: str, key: str) -> WorkedOptions:
     """The correct and one deterministic incorrect worked solution for a GSM8K item.
 
     `key` (the question id) only chooses where the mistake goes (see the `tasks.math` docstring).
     Raises ValueError when the answer has no final `####` line or a non-numeric final answer.
     """
-    body, final_text = split_gold(answer)
-    gold = safe_eval(final_text.replace(",", ""))
-    if gold is None:
-        raise ValueError(f"final answer {final_text!r} is not a number")
+    m = find_mistake(question, answer, key)
+    body, final_text, gold, toks, steps, o, failed = m.body, m.final_text, m.gold, m.toks, m.steps, m.outcome, m.failed
     correct = f"{strip_annotations(body).rstrip()}\nThe answer is {final_text}."
-
-    toks = _tokenize_solution(body)
-    steps = _parse_steps(toks)
-    question_numbers = {_num_value(m.group("num")) for m in _PROSE.finditer(question) if m.group("num")}
-    o, failed = _choose(toks, steps, gold, key, question_numbers)
     if o is None:
         return _fallback(body, final_text, gold, correct)
     text = f"{_render(toks, steps, o).rstrip()}\nThe answer is {_fmt(o.wrong, final_text)}."

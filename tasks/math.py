@@ -1,4 +1,22 @@
-"""GSM8K as a binary choice between two worked solutions (task `math`, family `closed`).
+"""GSM8K as a binary choice: GSM8KQA programs (task `math`) or worked solutions (task `math-prose`).
+
+Task `math` (GSM8KQA, as in the reference study): the two options are short Python programs, one
+assignment per calculation step and `answer = ...` at the end; the correct one computes the gold
+answer, the incorrect one a different value. Two sources:
+
+- *derived* (the default, `--data` pointing at GSM8K itself): the gold solution as a program and the
+  same program with the mistake described below applied to one step (`tasks/gsm8k_programs.py`).
+  Loading runs nothing: the values are computed exactly, and `oversight tasks build math` (and the
+  tests) run both programs in the sandbox to check them. The 59 of 1,319 test items where no
+  calculation step computes the answer (the fallback below) have no program and are left out: 1,260.
+- *built* (`--data FILE` written by `oversight tasks build math --source mutate|sample`): the derived
+  programs verified by execution, or programs sampled from an agent model and sorted by what they
+  print (`tasks/build.py`). Loading such a file runs nothing either.
+
+`meta` of `math`: `source_index`, `split`, `gold_answer`, `wrong_answer`, `wrong_method`, `wrong_detail`,
+`source` (`derived`, `mutate` or `sample`).
+
+Task `math-prose`: the same items as worked solutions, described in the rest of this docstring.
 
 Source: `openai/gsm8k` (config `main`) on the hub, or a local `gsm8k/test.jsonl` / `train.jsonl`
 (fields `question`, `answer`; the answer is a worked solution with calculator annotations
@@ -58,18 +76,19 @@ separators), `wrong_method` (`operator_swap`, `operand_shift`, `fallback_double`
 (`strict`, `relaxed`, `fallback`), `wrong_failed_checks`, `wrong_step` (0-based index of the
 perturbed step, None for the fallback) and `wrong_detail` (e.g. `step 2: 9*2=18 -> 9*3=27`).
 
-The reference study (GSM8KQA) used Python programs executed in a sandbox as the two options;
-`worked_solution_options` is the worked-solution construction on its own, so a program-based
-variant can sit beside it.
+`worked_solution_options` is the worked-solution construction on its own; the `math` programs reuse
+its choice of mistake (`find_mistake`).
 
 Code: `tasks.arith` (exact arithmetic, never `eval`), `tasks.gsm8k_steps` (reading a solution:
 numbers, tokens, calculation steps and where the prose shows them), `tasks.gsm8k_mistake`
-(perturbation, propagation, checks, rendering, fallback: `worked_solution_options`). This module
+(perturbation, propagation, checks, rendering, fallback: `worked_solution_options`),
+`tasks.gsm8k_programs` (the programs of `math`). This module
 holds the task and re-exports their public names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +97,7 @@ from oversight.registry import register
 from oversight.types import Question
 from tasks.arith import evaluate, safe_eval, tokenize_expr
 from tasks.base import Record, Task, TaskInfo, load_records, require_str_fields
+from tasks.built import built_question, is_built
 from tasks.gsm8k_mistake import (
     CHECKS,
     Perturbation,
@@ -86,17 +106,22 @@ from tasks.gsm8k_mistake import (
     shift_unit,
     worked_solution_options,
 )
-from tasks.gsm8k_steps import split_gold, strip_annotations
+from tasks.gsm8k_programs import ProgramOptions, program_options
+from tasks.gsm8k_steps import _display, split_gold, strip_annotations
 
 __all__ = [
     "CHECKS",
     "GSM8K_INFO",
+    "MathProseTask",
     "MathTask",
     "Perturbation",
+    "ProgramOptions",
     "WorkedOptions",
     "build_question",
     "evaluate",
     "perturbations",
+    "program_options",
+    "program_question",
     "safe_eval",
     "shift_unit",
     "split_gold",
@@ -110,35 +135,84 @@ __all__ = [
 GSM8K_INFO = TaskInfo(
     name="math",
     family="closed",
-    description="GSM8K grade-school math: the gold worked solution vs. the same solution with one "
-                "calculation step perturbed and carried through",
+    description="GSM8KQA: two Python programs for a GSM8K problem, the gold solution's and one with a "
+                "mistaken step (or a file from `tasks build math`, e.g. agent-sampled programs)",
     hub_id="openai/gsm8k",
     hub_config="main",
     folder="gsm8k",
     files={"test": "test.jsonl", "train": "train.jsonl"},
+    size="1,260 of 1,319 test problems have programs; 7,473 train",
 )
+PROSE_INFO = dataclasses.replace(
+    GSM8K_INFO, name="math-prose", size="1,319 test; 7,473 train",
+    description="GSM8K grade-school math: the gold worked solution vs. the same solution with one "
+                "calculation step perturbed and carried through")
+
+
+def gsm8k_records(records: list[Record]) -> list[Record]:
+    """`records`, each checked to have a question and a worked solution with `####`."""
+    for r in records:
+        require_str_fields(r, ("question", "answer"))
+        if "####" not in r.data["answer"]:
+            raise DataError(f"{r.where}: field 'answer' has no '#### <final answer>' line; "
+                            "expected a GSM8K worked solution")
+    return records
 
 
 @register("task", "math")
 class MathTask(Task):
-    """GSM8K as a binary choice between two worked solutions."""
+    """GSM8KQA: a choice between two Python programs (derived from the gold solution, or a built file)."""
 
     info = GSM8K_INFO
 
     def records(self, data: Path | None, split: str) -> list[Record]:
-        records = load_records(self.info, data, split)
-        for r in records:
-            require_str_fields(r, ("question", "answer"))
-            if "####" not in r.data["answer"]:
-                raise DataError(f"{r.where}: field 'answer' has no '#### <final answer>' line; "
-                                "expected a GSM8K worked solution")
-        return records
+        raw = load_records(self.info, data, split)
+        if is_built(raw):
+            return raw
+        usable: list[Record] = []
+        for r in gsm8k_records(raw):
+            opts = derived_programs(r, split)
+            if opts is not None:
+                usable.append(Record(len(usable), {**r.data, "source_index": r.index, "programs": opts}, r.where))
+        return usable
 
     def build(self, record: Record, split: str) -> Question:
-        return build_question(record, split)
+        if "programs" not in record.data:
+            return built_question(record, self.info.name)
+        return program_question(record.data["question"], record.data["programs"], record.data["source_index"],
+                                split, self.info.name)
 
 
-def build_question(record: Record, split: str, task: str = "math") -> Question:
+def derived_programs(record: Record, split: str) -> ProgramOptions | None:
+    try:
+        return program_options(record.data["question"], record.data["answer"], f"gsm8k/{split}/{record.index}")
+    except ValueError as e:
+        raise DataError(f"{record.where}: {e}") from e
+
+
+def program_question(question: str, opts: ProgramOptions, index: int, split: str, task: str = "math",
+                     source: str = "derived") -> Question:
+    meta: dict[str, Any] = {"source_index": index, "split": split, "gold_answer": _display(opts.gold),
+                            "wrong_answer": _display(opts.wrong_value), "wrong_method": opts.method,
+                            "wrong_detail": opts.detail, "source": source}
+    return Question(id=f"gsm8k/{split}/{index}", task=task, question=question.strip(),
+                    answers=(opts.correct, opts.wrong), correct_index=0, context=None, meta=meta)
+
+
+@register("task", "math-prose")
+class MathProseTask(Task):
+    """GSM8K as a binary choice between two worked solutions."""
+
+    info = PROSE_INFO
+
+    def records(self, data: Path | None, split: str) -> list[Record]:
+        return gsm8k_records(load_records(self.info, data, split))
+
+    def build(self, record: Record, split: str) -> Question:
+        return build_question(record, split, self.info.name)
+
+
+def build_question(record: Record, split: str, task: str = "math-prose") -> Question:
     qid = f"gsm8k/{split}/{record.index}"
     question = record.data["question"].strip()
     try:

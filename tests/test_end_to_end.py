@@ -17,12 +17,15 @@ pytestmark = pytest.mark.slow
 def check_run(report, protocol: str, episodes: int) -> list[dict]:
     results = pd.read_parquet(report.path / "results.parquet")
     assert len(results) == episodes and set(results["protocol"]) == {protocol}
-    assert not results["invalid"].any()
     for p1, p2 in zip(results["p_answer1"], results["p_answer2"]):
         assert math.isclose(p1 + p2, 1.0, rel_tol=1e-6) and 0 < p1 < 1
     assert (results["judge_mass"] > 0).all()
-    assert set(results["verdict"]) <= {0, 1}
+    # A decision is invalid exactly when it has no verdict (the judge's top label was neither option);
+    # invalid counts as wrong.
+    assert (results["invalid"] == results["verdict"].isna()).all()
+    assert set(results["verdict"].dropna()) <= {0, 1}
     assert (results["correct"] == (results["verdict"] == results["correct_index"])).all()
+    assert not results.loc[results["invalid"], "correct"].any()
     records = [json.loads(line) for line in (report.path / "transcripts.jsonl").read_text().splitlines()]
     assert len(records) == episodes
     return records
@@ -58,3 +61,31 @@ def test_consultancy_with_embedded_models(tmp_path, hf_judge, hf_agent):
         roles = [t["role"] for t in record["transcript"]["turns"]]
         assert roles == ["consultant", "judge", "consultant"]
         assert all(t["text"].strip() for t in record["transcript"]["turns"])
+
+
+@pytest.mark.parametrize("protocol, episodes", [("open-debate", 1), ("open-consultancy", 1), ("direct-article", 1)])
+def test_open_protocols_and_qa_with_article_on_embedded_models(tmp_path, vllm_judge, vllm_agent, protocol, episodes):
+    config = make_config(protocol=protocol, task="math", limit=1, rounds=1, max_tokens=16, backend="vllm",
+                         out=str(tmp_path))
+    report = run_experiment(config, models={"judge": vllm_judge, "debater": vllm_agent, "consultant": vllm_agent})
+    results = pd.read_parquet(report.path / "results.parquet")
+    assert len(results) == episodes and set(results["protocol"]) == {protocol}
+    assert math.isclose(results["p_answer1"][0] + results["p_answer2"][0], 1.0, rel_tol=1e-6)
+    if protocol.startswith("open"):
+        assert results["agent_choice"][0] in (0, 1)
+        assert results["agent_correct"][0] == (results["agent_choice"][0] == results["correct_index"][0])
+
+
+def test_best_of_n_and_judge_reasoning_on_embedded_models(tmp_path, vllm_judge, vllm_agent):
+    config = make_config(protocol="debate", task="math", limit=1, rounds=1, max_tokens=16, backend="vllm",
+                         best_of_n=2, temperature=0.8, judge_cot=True, out=str(tmp_path))
+    report = run_experiment(config, models={"judge": vllm_judge, "debater": vllm_agent})
+    [record] = [json.loads(line) for line in (report.path / "transcripts.jsonl").read_text().splitlines()]
+    turns = record["transcript"]["turns"]
+    assert [t["role"] for t in turns] == ["debater_a", "debater_b", "judge"]
+    for turn in turns[:2]:
+        if not turn["meta"].get("invalid"):
+            assert len(turn["meta"]["candidates"]) == 2
+            scores = [c["score"] for c in turn["meta"]["candidates"] if c["valid"]]
+            assert all(0 <= s <= 1 for s in scores)
+    assert turns[2]["meta"] == {"kind": "reasoning"}

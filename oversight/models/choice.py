@@ -190,16 +190,36 @@ def choice_rows(prompts: Sequence[list[int]], specs: Sequence[OptionTokens]) -> 
 
 
 def choice_replies(rows: Sequence[Row], tables: Sequence[Mapping[int, float]],
-                   specs: Sequence[OptionTokens]) -> list[Reply]:
-    """Gather each request's rows (token id -> logprob tables) into its choice Reply."""
+                   specs: Sequence[OptionTokens], tops: Sequence[int | None] | None = None) -> list[Reply]:
+    """Gather each request's rows (token id -> logprob tables) into its choice Reply.
+
+    `tops`, when the backend knows them: the most likely next token of each row, from which
+    `Reply.top_is_option` says whether the model's first choice of label starts an option.
+    """
     per_request: list[list[Mapping[int, float]]] = [[] for _ in specs]
-    for (i, _, _), table in zip(rows, tables):
+    per_request_tops: list[list[int | None]] = [[] for _ in specs]
+    for k, ((i, _, _), table) in enumerate(zip(rows, tables)):
         per_request[i].append(table)
+        per_request_tops[i].append(tops[k] if tops is not None else None)
     replies = []
-    for spec, request_tables in zip(specs, per_request):
+    for spec, request_tables, request_tops in zip(specs, per_request, per_request_tops):
         probs, mass = choice_probs(spec, request_tables)
-        replies.append(Reply(option_probs=probs, option_mass=mass))
+        replies.append(Reply(option_probs=probs, option_mass=mass, top_is_option=top_is_option(spec, request_tops)))
     return replies
+
+
+def top_is_option(spec: OptionTokens, tops: Sequence[int | None]) -> bool | None:
+    """Whether the greedy label (the top token, or the top token after a top whitespace token) starts an
+    option; None when the tops are unknown."""
+    if not tops or tops[0] is None:
+        return None
+    first = tops[0]
+    if any(first in ids for ids in spec.direct):
+        return True
+    if spec.space is not None and first == spec.space:
+        after = tops[1] if len(tops) > 1 else None
+        return None if after is None else any(after in ids for ids in spec.after_space)
+    return False
 
 
 def continues_final(messages: Sequence[Message]) -> bool:
@@ -216,6 +236,14 @@ def render_prompt(tokenizer: Any, messages: Sequence[Message]) -> str:
     """
     if not messages:
         raise ConfigError("a request needs at least one message")
+    images = sum(len(m.images) for m in messages)
+    if images:
+        name = getattr(tokenizer, "name_or_path", "?")
+        raise ConfigError(
+            f"the request carries {images} image(s) (a multimodal task such as mmmu), but model {name!r} is "
+            "served text-only by the hf and vllm backends; judge and agents must be vision models, e.g. "
+            "behind an OpenAI-compatible server (`vllm serve` of a vision-language model), or pick a text task"
+        )
     if not getattr(tokenizer, "chat_template", None):
         name = getattr(tokenizer, "name_or_path", "?")
         raise ConfigError(

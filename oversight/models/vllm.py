@@ -242,20 +242,21 @@ class VLLMBackend(Backend):
         # (see OptionTokens); with prefix caching the second row costs one token of prefill.
         rows = choice_rows(prompts, specs)
         if self.choice_method == "token_ids":
-            tables = self._logprobs_token_ids(rows)
-        else:
-            tables = self._logprobs_prompt(rows)
-        return choice_replies(rows, tables, specs)
+            tables, tops = self._logprobs_token_ids(rows)
+            return choice_replies(rows, tables, specs, tops)
+        return choice_replies(rows, self._logprobs_prompt(rows), specs)
 
-    def _logprobs_token_ids(self, rows: list[Row]) -> list[dict[int, float]]:
+    def _logprobs_token_ids(self, rows: list[Row]) -> tuple[list[dict[int, float]], list[int | None]]:
+        """Per row: the option tokens' logprobs, and the greedy next token (the model's top choice)."""
         SP = self._SamplingParams
         params = [SP(max_tokens=1, temperature=0.0, logprob_token_ids=list(ids), detokenize=False)
                   for _, _, ids in rows]
-        tables = []
+        tables, tops = [], []
         for out, (_, _, ids) in zip(self._run([p for _, p, _ in rows], params), rows):
             step = out.outputs[0].logprobs[0]
             tables.append({t: float(step[t].logprob) for t in ids})
-        return tables
+            tops.append(int(out.outputs[0].token_ids[0]) if out.outputs[0].token_ids else None)
+        return tables, tops
 
     def _logprobs_prompt(self, rows: list[Row]) -> list[dict[int, float]]:
         SP = self._SamplingParams

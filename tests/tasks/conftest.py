@@ -26,4 +26,4 @@ def data_dir() -> Path:
 def gsm8k_test(data_dir: Path):
     from tasks import load_questions
 
-    return load_questions("math", data=data_dir / "gsm8k" / "test.jsonl")
+    return load_questions("math-prose", data=data_dir / "gsm8k" / "test.jsonl")

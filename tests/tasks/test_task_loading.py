@@ -55,7 +55,7 @@ def test_unknown_split_is_a_config_error() -> None:
 
 
 def test_no_limit_gives_every_item_in_file_order(data_dir: Path, gsm8k_test) -> None:
-    qs = load_questions("math")
+    qs = load_questions("math-prose")
     assert len(qs) == 1319
     assert [q.id for q in qs] == [f"gsm8k/test/{i}" for i in range(1319)]
     assert [q.answers for q in qs[:50]] == [q.answers for q in gsm8k_test[:50]]
@@ -169,7 +169,7 @@ def test_hub_rows_are_loaded_through_datasets(monkeypatch: pytest.MonkeyPatch) -
         return [GOOD, {**GOOD, "question": "Another one?"}]
 
     _fake_datasets(monkeypatch, load_dataset)
-    qs = load_questions("math", split="train")
+    qs = load_questions("math-prose", split="train")
     assert calls == [("openai/gsm8k", "main", "train")]
     assert [q.id for q in qs] == ["gsm8k/train/0", "gsm8k/train/1"]
     assert qs[0].answers[0] == "He has 3*4=12 apples.\nThe answer is 12."
