@@ -1,48 +1,200 @@
-"""Judge accuracy with confidence intervals.
+"""Judge accuracy with honest confidence intervals, the paired permutation test, agent splits, position bias.
 
 Episodes of the same question (both answer orders, both consultancy assignments) are not independent,
-so accuracy is first averaged per question, then a percentile bootstrap resamples *questions*
-(the study averages each order-swapped pair before its CI). Invalid verdicts count as wrong and are
-reported in their own column.
+so every statistic first averages the episodes of a question, then a percentile bootstrap resamples
+*clusters*: questions, or source articles for extractive tasks, where several questions share one text
+(pass `cluster="cluster"` on a frame from `load_runs`). Invalid verdicts count as wrong and are reported
+in their own column. The study (Kenton et al. 2024) pairs the two answer orders the same way and
+reports a normal 95% interval (`ci="normal"`); differences between protocols on the same questions are
+tested with a paired permutation test (`scipy.stats.permutation_test`, 10,000 resamples).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+CI = Literal["bootstrap", "normal"]
 
 
-def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of `values` (one value per question)."""
+def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                 clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of `values` (one value per question).
+
+    With `clusters` (one label per value), whole clusters are resampled and the mean is taken over
+    the questions drawn, so a cluster of many questions weighs as much as it does in the estimate.
+    """
+    values = np.asarray(values, dtype=float)
     if len(values) == 0:
         return (np.nan, np.nan)
-    if len(values) == 1:
-        return (float(values[0]), float(values[0]))
+    labels = np.arange(len(values)) if clusters is None else pd.factorize(np.asarray(clusters))[0]
+    sums = np.bincount(labels, weights=values)
+    counts = np.bincount(labels).astype(float)
+    if len(sums) == 1:
+        return (float(values.mean()), float(values.mean()))
     rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(axis=1)
+    draws = rng.integers(0, len(sums), size=(n_boot, len(sums)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     tail = (1 - level) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
+def normal_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation CI of the mean (the study's error bars, after pairing)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return (np.nan, np.nan) if len(values) == 0 else (float(values[0]), float(values[0]))
+    half = stats.norm.ppf(0.5 + level / 2) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def per_question(frame: pd.DataFrame, value: str = "correct", cluster: str | None = None) -> pd.DataFrame:
+    """Mean of `value` per question (the paired score), with the question's cluster when given."""
+    keys = ["question_id"] + ([cluster] if cluster and cluster != "question_id" else [])
+    scores = frame.assign(_v=frame[value].astype(float)).groupby(keys, sort=True)["_v"].mean()
+    return scores.rename(value).reset_index()
+
+
+def mean_ci(frame: pd.DataFrame, value: str = "correct", cluster: str | None = None, ci: CI = "bootstrap",
+            n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Paired mean of `value` over questions with its 95% CI: {questions, mean, ci_low, ci_high}."""
+    scores = per_question(frame.dropna(subset=[value]), value, cluster)
+    if ci == "normal":
+        low, high = normal_ci(scores[value].to_numpy())
+    else:
+        clusters = scores[cluster].to_numpy() if cluster and cluster != "question_id" else None
+        low, high = bootstrap_ci(scores[value].to_numpy(), n_boot=n_boot, seed=seed, clusters=clusters)
+    mean = float(scores[value].mean()) if len(scores) else np.nan
+    return {"questions": len(scores), "mean": mean, "ci_low": low, "ci_high": high}
+
+
+def _groups(frame: pd.DataFrame, by: Sequence[str]):
+    for group, part in frame.groupby(list(by), sort=True, dropna=False):
+        yield dict(zip(by, group if isinstance(group, tuple) else (group,))), part
+
+
 def accuracy_table(results: pd.DataFrame, by: Sequence[str] = ("protocol",), n_boot: int = 2000,
-                   seed: int = 0) -> pd.DataFrame:
-    """Judge accuracy per group with a 95% CI clustered by question.
+                   seed: int = 0, cluster: str | None = None, ci: CI = "bootstrap") -> pd.DataFrame:
+    """Judge accuracy per group with a 95% CI, episodes paired per question first.
 
     Args:
         results: one row per judged episode, with columns `question_id`, `correct`, `invalid` and `by`.
         by: grouping columns.
+        cluster: column to resample (e.g. `cluster` from `load_runs`: the article on extractive tasks);
+            default: the question.
+        ci: `bootstrap` (percentile, clustered) or `normal` (the study's).
 
     Returns:
         One row per group: questions, episodes, accuracy, ci_low, ci_high, invalid_rate.
     """
     rows = []
-    for group, frame in results.groupby(list(by), sort=True):
-        per_question = frame.assign(correct=frame["correct"].astype(float)).groupby("question_id")["correct"].mean()
-        low, high = bootstrap_ci(per_question.to_numpy(), n_boot=n_boot, seed=seed)
-        keys = group if isinstance(group, tuple) else (group,)
-        rows.append({**dict(zip(by, keys)), "questions": len(per_question), "episodes": len(frame),
-                     "accuracy": per_question.mean(), "ci_low": low, "ci_high": high,
+    for keys, frame in _groups(results, by):
+        summary = mean_ci(frame, "correct", cluster, ci, n_boot, seed)
+        rows.append({**keys, "questions": summary["questions"], "episodes": len(frame),
+                     "accuracy": summary["mean"], "ci_low": summary["ci_low"], "ci_high": summary["ci_high"],
                      "invalid_rate": frame["invalid"].astype(float).mean()})
+    return pd.DataFrame(rows, columns=[*by, "questions", "episodes", "accuracy", "ci_low", "ci_high",
+                                       "invalid_rate"])
+
+
+def paired_permutation_test(x: np.ndarray, y: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """Two-sided p-value for mean(x - y) = 0, x and y paired (one pair per question).
+
+    Within each pair the two values are swapped at random (`permutation_type="samples"`), as in the
+    study; with 2**n <= n_resamples every one of the 2**n swaps is enumerated (an exact test).
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) == 0 or np.all(x == y):
+        return 1.0
+    result = stats.permutation_test((x, y), lambda a, b, axis: np.mean(a - b, axis=axis), vectorized=True,
+                                    permutation_type="samples", n_resamples=n_resamples,
+                                    alternative="two-sided", random_state=seed)
+    return float(result.pvalue)
+
+
+def compare(results: pd.DataFrame, a: str, b: str, column: str = "protocol",
+            by: Sequence[str] = ("task", "judge"), n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+    """Paired comparison of `column == a` against `column == b` on the questions both answered.
+
+    Returns one row per group of `by`: questions (in both), accuracy of a and of b on those questions,
+    their difference and the paired permutation test's p-value.
+    """
+    rows = []
+    for keys, frame in _groups(results, by):
+        scores = (frame[frame[column].isin([a, b])].assign(_v=lambda f: f["correct"].astype(float))
+                  .pivot_table(index="question_id", columns=column, values="_v", aggfunc="mean"))
+        if a not in scores or b not in scores:
+            continue
+        both = scores[[a, b]].dropna()
+        rows.append({**keys, "a": a, "b": b, "questions": len(both), "accuracy_a": both[a].mean(),
+                     "accuracy_b": both[b].mean(), "difference": both[a].mean() - both[b].mean(),
+                     "p_value": paired_permutation_test(both[a], both[b], n_resamples, seed)})
+    return pd.DataFrame(rows, columns=[*by, "a", "b", "questions", "accuracy_a", "accuracy_b", "difference",
+                                       "p_value"])
+
+
+def agent_split(results: pd.DataFrame, agent_correct: str = "consultant_correct",
+                by: Sequence[str] = ("protocol",), cluster: str | None = None, n_boot: int = 2000,
+                seed: int = 0) -> pd.DataFrame:
+    """How a judge fares with an agent that argued the correct answer, or not.
+
+    `agent_correct` is a boolean column: did the consultant (assigned consultancy) or the protagonist
+    (open protocols) argue the correct answer. Per group: how often the agent was right, how often the
+    judge sided with the agent (win rate; an invalid verdict sides with nobody), and judge accuracy
+    when the agent was right and when it was wrong, each with its 95% CI.
+    """
+    rows = []
+    frame_all = results.dropna(subset=[agent_correct])
+    for keys, frame in _groups(frame_all, by):
+        agent_right = frame[agent_correct].astype(bool)
+        frame = frame.assign(agent_right=agent_right, win=np.where(agent_right, frame["correct"],
+                                                                    ~frame["correct"] & ~frame["invalid"]))
+        row = {**keys, "episodes": len(frame)}
+        for name, value, part in (("agent_correct", "agent_right", frame), ("win_rate", "win", frame),
+                                  ("accuracy_agent_right", "correct", frame[agent_right]),
+                                  ("accuracy_agent_wrong", "correct", frame[~agent_right])):
+            summary = mean_ci(part, value, cluster, "bootstrap", n_boot, seed) if len(part) else {}
+            row[name] = summary.get("mean", np.nan)
+            row[f"{name}_ci"] = (summary.get("ci_low", np.nan), summary.get("ci_high", np.nan))
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "judge"), n_boot: int = 2000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Which answer position the judge favours, and whether it keeps its choice when the order flips.
+
+    Per group: mean chosen position over valid verdicts (1.5 = no bias; the study's measure) with its
+    95% CI, the share of first-position picks, and order-swap consistency: among episodes judged in both
+    orders (the same `pair`), the share where the judge picked the same answer both times (questions
+    with an invalid verdict in either order count as inconsistent).
+    """
+    frame_all = results if "pair" in results else results.assign(pair=results["question_id"].astype(str))
+    if "chosen_position" not in frame_all:
+        frame_all = frame_all.assign(chosen_position=pd.to_numeric(frame_all["verdict"], errors="coerce") + 1)
+    rows = []
+    for keys, frame in _groups(frame_all, by):
+        valid = frame[~frame["invalid"].astype(bool)]
+        position = mean_ci(valid, "chosen_position", None, "bootstrap", n_boot, seed) if len(valid) else {}
+        consistency = _swap_consistency(frame)
+        rows.append({**keys, "episodes": len(frame), "mean_position": position.get("mean", np.nan),
+                     "ci_low": position.get("ci_low", np.nan), "ci_high": position.get("ci_high", np.nan),
+                     "first_share": float((valid["chosen_position"] == 1).mean()) if len(valid) else np.nan,
+                     "swap_pairs": consistency[0], "swap_consistency": consistency[1]})
+    return pd.DataFrame(rows)
+
+
+def _swap_consistency(frame: pd.DataFrame) -> tuple[int, float]:
+    # The answer picked, named by its index in the original order, is comparable across the two orders.
+    picked = np.where(frame["swapped"].astype(bool), 1 - frame["verdict"], frame["verdict"])
+    picked = pd.Series(picked, index=frame.index).where(~frame["invalid"].astype(bool))
+    orders = frame.assign(picked=picked).groupby("pair")
+    both = orders.filter(lambda g: g["swapped"].astype(bool).nunique() == 2)
+    if both.empty:
+        return 0, np.nan
+    same = both.groupby("pair")["picked"].agg(lambda p: p.notna().all() and p.nunique() == 1)
+    return len(same), float(same.mean())

@@ -1,0 +1,36 @@
+"""`oversight analyze` and `oversight view` on run folders, and their errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from oversight.cli import app
+from oversight.errors import DataError
+
+runner = CliRunner()
+
+
+def test_analyze_prints_the_tables_and_writes_figures(scripted_runs, tmp_path):
+    result = runner.invoke(app, ["analyze", str(scripted_runs), "--out", str(tmp_path / "a"), "--n-boot", "200"])
+    assert result.exit_code == 0, result.output
+    for title in ("Judge accuracy", "Consultancy", "Positional bias", "Calibration"):
+        assert title in result.output
+    assert "48 episodes from 3 run(s)" in result.output
+    for name in ("accuracy.png", "accuracy.svg", "calibration.png", "accuracy.csv", "consultancy.csv"):
+        assert (tmp_path / "a" / name).stat().st_size > 0
+    accuracy = pd.read_csv(tmp_path / "a" / "accuracy.csv")
+    assert set(accuracy["protocol"]) == {"debate", "consultancy", "direct"}
+    assert ((accuracy["ci_low"] <= accuracy["accuracy"]) & (accuracy["accuracy"] <= accuracy["ci_high"])).all()
+
+
+def test_view_writes_the_report_inside_the_run_by_default(scripted_runs):
+    [run] = [p for p in scripted_runs.iterdir() if p.name.startswith("direct")]
+    result = runner.invoke(app, ["view", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "report" / "index.html").exists() and (run / "report" / "transcripts-001.html").exists()
+
+
+def test_a_missing_run_is_one_clear_error(tmp_path):
+    result = runner.invoke(app, ["analyze", str(tmp_path / "missing")])
+    assert isinstance(result.exception, DataError) and "does not exist" in str(result.exception)
