@@ -33,63 +33,174 @@ Seed = Annotated[int, typer.Option(help="Seed for the question sample, answer or
 Task = Annotated[str, typer.Option("--task", "-t", help="Task name (see `oversight tasks`).", rich_help_panel="Data")]
 Data = Annotated[Optional[str], typer.Option(help="Local data file or folder (default: $OVERSIGHT_DATA_DIR, "
                                              "else the Hugging Face hub).", rich_help_panel="Data")]
+Fields = Annotated[Optional[str], typer.Option(help="Columns of a --task file:PATH, PART=COLUMN,... (parts: question, "
+                                               "correct, incorrect, answers, correct_index, context, images, id).",
+                                               rich_help_panel="Data")]
 Order = Annotated[str, typer.Option(help="Answer order: random | both | fixed.", rich_help_panel="Protocol")]
 Rounds = Annotated[int, typer.Option(help="Debate rounds.", rich_help_panel="Protocol")]
 WordLimit = Annotated[int, typer.Option(help="Words per argument; longer ones are cut (the study: 150).",
                                         rich_help_panel="Protocol")]
 Turns = Annotated[str, typer.Option(help="Debate turns: simultaneous | sequential.", rich_help_panel="Protocol")]
+BestOfN = Annotated[int, typer.Option("--best-of", help="Candidate arguments per agent turn; the best-scored is "
+                                      "kept (needs --temperature > 0).", rich_help_panel="Protocol")]
+BonScorer = Annotated[str, typer.Option(help="Best-of-N scorer: judge (judge model's P(agent's answer)) | self "
+                                        "(the agent picks).", rich_help_panel="Protocol")]
+Retries = Annotated[int, typer.Option(help="Retries of an agent turn with no argument before it counts invalid.",
+                                      rich_help_panel="Protocol")]
+JudgeCot = Annotated[bool, typer.Option("--judge-cot/--no-judge-cot", help="Judge reasons before deciding.",
+                                        rich_help_panel="Protocol")]
+Quotes = Annotated[bool, typer.Option("--quotes/--no-quotes", help="Verify agents' <quote>s against the article.",
+                                      rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
 Debater = Annotated[str, typer.Option(help="Debater model spec, backend:model.", rich_help_panel="Models")]
 Consultant = Annotated[Optional[str], typer.Option(help="Consultant model spec (default: the debater model).",
                                                    rich_help_panel="Models")]
-Backend = Annotated[str, typer.Option(help="Backend for specs without one: auto | vllm | hf | scripted.",
+Backend = Annotated[str, typer.Option(help="Backend for specs without one: auto | vllm | hf | openai | scripted.",
                                       rich_help_panel="Models")]
 MaxTokens = Annotated[int, typer.Option(help="Token budget per agent turn.", rich_help_panel="Models")]
 Temperature = Annotated[float, typer.Option(help="Agent sampling temperature.", rich_help_panel="Models")]
 Out = Annotated[str, typer.Option(help="Parent folder of run folders.", rich_help_panel="Output")]
 Name = Annotated[Optional[str], typer.Option(help="Run folder name (default: derived from the config; "
                                              "rerunning resumes).", rich_help_panel="Output")]
+DebaterA = Annotated[Optional[str], typer.Option("--debater-a", help="Debater A's model spec (overrides --debater).",
+                                                 rich_help_panel="Models")]
+DebaterB = Annotated[Optional[str], typer.Option("--debater-b", help="Debater B's model spec (overrides --debater).",
+                                                 rich_help_panel="Models")]
+Fresh = Annotated[bool, typer.Option("--fresh/--resume", help="Start over (the old run folder is moved aside) or "
+                                     "resume it.", rich_help_panel="Output")]
+CacheFlag = Annotated[bool, typer.Option("--cache/--no-cache", help="Answer repeated model calls from the run's "
+                                         "response cache.", rich_help_panel="Serving")]
+BaseUrl = Annotated[Optional[str], typer.Option(help="Server of openai: specs (default: $OPENAI_BASE_URL, else "
+                                                "the OpenAI API).", rich_help_panel="Serving")]
+MaxConnections = Annotated[int, typer.Option(help="Requests in flight per openai: model.", rich_help_panel="Serving")]
+RequestTimeout = Annotated[float, typer.Option(help="Seconds per HTTP request before it is retried.",
+                                               rich_help_panel="Serving")]
+ServeFlag = Annotated[bool, typer.Option("--serve", help="Run each vllm: model in its own managed `vllm serve`.",
+                                         rich_help_panel="Serving")]
+TensorParallel = Annotated[Optional[int], typer.Option(help="vLLM: GPUs per model.", rich_help_panel="Serving")]
+GpuMemory = Annotated[Optional[float], typer.Option(help="vLLM: GPU memory fraction per model.",
+                                                    rich_help_panel="Serving")]
+MaxModelLen = Annotated[Optional[int], typer.Option(help="vLLM: context length.", rich_help_panel="Serving")]
+
+
+ConfigFile = Annotated[Optional[str], typer.Option("--config", help="YAML file of run settings (keys as in "
+                                                    "config.yaml); options given here override it.")]
+
+
+def _given(ctx: typer.Context, convert: dict | None = None) -> dict:
+    """Options typed on the command line, by RunConfig field name: they override a --config file."""
+    renamed = {"out_dir": "out"}
+    values = {renamed.get(k, k): v for k, v in ctx.params.items()
+              if k != "config_file" and getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
+    return {k: (convert or {}).get(k, lambda v: v)(v) for k, v in values.items()}
+
+
+AllowCodeExec = Annotated[bool, typer.Option("--allow-code-exec", help="Let tasks run code in the sandbox while "
+                                              "loading (e.g. `code` from the raw dataset).", rich_help_panel="Data")]
 
 
 @app.command()
 def run(
-    protocol: Annotated[str, typer.Argument(help="Protocol (see `oversight protocols`).")],
+    ctx: typer.Context,
+    protocol: Annotated[Optional[str], typer.Argument(help="Protocol (see `oversight protocols`); "
+                                                      "optional with --config.")] = None,
     task: Task = "math", limit: Limit = None, seed: Seed = _default("seed"), data: Data = None,
     order: Order = _default("order"), rounds: Rounds = _default("rounds"), turns: Turns = _default("turns"),
-    word_limit: WordLimit = _default("word_limit"), judge: Judge = _default("judge"),
+    word_limit: WordLimit = _default("word_limit"), best_of_n: BestOfN = _default("best_of_n"),
+    bon_scorer: BonScorer = _default("bon_scorer"), retries: Retries = _default("retries"),
+    judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"), judge: Judge = _default("judge"),
     debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
     max_tokens: MaxTokens = _default("max_tokens"), temperature: Temperature = _default("temperature"),
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
                                          rich_help_panel="Output")] = "runs",
     name: Name = None,
+    debater_a: DebaterA = None, debater_b: DebaterB = None, fresh: Fresh = False, cache: CacheFlag = True,
+    base_url: BaseUrl = None, max_connections: MaxConnections = _default("max_connections"),
+    request_timeout: RequestTimeout = _default("request_timeout"), serve: ServeFlag = False,
+    tensor_parallel_size: TensorParallel = None, gpu_memory_utilization: GpuMemory = None,
+    max_model_len: MaxModelLen = None, fields: Fields = None, config_file: ConfigFile = None,
+    allow_code_exec: AllowCodeExec = False,
 ) -> None:
     """Run PROTOCOL on a task, judge every episode, and print judge accuracy."""
+    from oversight.config import config_from_file
+    from oversight.errors import ConfigError
     from oversight.config import make_config
+    from tasks.custom import parse_fields
     from oversight.report import print_summary
     from oversight.runner import run_experiment
 
-    config = make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
+    if protocol is None and config_file is None:
+        raise ConfigError("give a PROTOCOL (see `oversight protocols`), or --config FILE naming one")
+    config = config_from_file(config_file, **_given(ctx, {"fields": parse_fields})) if config_file else \
+        make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
                          rounds=rounds, turns=turns, word_limit=word_limit, judge=judge, debater=debater,
                          consultant=consultant, backend=backend, max_tokens=max_tokens, temperature=temperature,
-                         out=out_dir, name=name)
+                         best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot, quotes=quotes,
+                         out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
+                         cache=cache, base_url=base_url, max_connections=max_connections,
+                         request_timeout=request_timeout, serve=serve, tensor_parallel_size=tensor_parallel_size,
+                         gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                         fields=parse_fields(fields), allow_code_exec=allow_code_exec)
+    from tasks.sandbox import code_execution
+
     try:
-        report = run_experiment(config, console=err)
+        with code_execution(config.allow_code_exec):
+            report = run_experiment(config, console=err)
     except KeyboardInterrupt:
         err.print("interrupted: finished episodes are saved; rerun the same command to resume")
         raise typer.Exit(130) from None
     print_summary(report, out)
 
 
-@app.command()
-def tasks() -> None:
-    """List the tasks."""
-    from rich.table import Table
+tasks_app = typer.Typer(help="The tasks: `oversight tasks` lists them, `oversight tasks build` builds a binary set.")
+app.add_typer(tasks_app, name="tasks", invoke_without_command=True)
 
-    from tasks.base import task_infos
 
-    table = Table("task", "family", "source", "description")
+@tasks_app.callback()
+def tasks(ctx: typer.Context) -> None:
+    """List the tasks (the default), or build a task's binary set (`build`)."""
+    if ctx.invoked_subcommand is None:
+        tasks_list()
+
+
+@tasks_app.command("build")
+def tasks_build(
+    task: Annotated[str, typer.Argument(help="Task to build: math, code or code-mbpp.")],
+    out_file: Annotated[str, typer.Option("--out", help="JSONL file to write (load it with --data FILE).")],
+    source: Annotated[str, typer.Option(help="mutate (programs/solutions with one mistake) or sample "
+                                        "(math: programs sampled from --model).")] = "mutate",
+    model: Annotated[Optional[str], typer.Option(help="Agent model spec for --source sample.")] = None,
+    samples: Annotated[int, typer.Option(help="Programs sampled per problem (the study: 32).")] = 32,
+    limit: Limit = None, seed: Seed = 0, data: Data = None,
+    max_tokens: Annotated[int, typer.Option(help="Token budget per sampled program.")] = 320,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature for --source sample.")] = 0.8,
+    backend: Backend = "auto",
+    allow_code_exec: AllowCodeExec = False,
+) -> None:
+    """Build TASK's binary set, verify every item by running it in the sandbox, and write it to --out."""
+    from tasks.build import build_task
+    from tasks.sandbox import code_execution
+
+    with code_execution(allow_code_exec):
+        report = build_task(task, out=out_file, source=source, limit=limit, seed=seed,  # type: ignore[arg-type]
+                            data=data, model=model, samples=samples, max_tokens=max_tokens,
+                            temperature=temperature, backend=backend, progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    counts = ", ".join(f"{k}: {v}" for k, v in report.counts.items())
+    out.print(f"{report.task} ({report.source}): wrote {report.written} of {report.problems} problems to "
+              f"{report.out} in {report.seconds:.1f} s ({counts})")
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """List the tasks: family, where the data comes from (a local copy is counted) and size."""
+    from rich.table import Column, Table
+
+    from tasks.base import task_infos, task_source
+
+    table = Table("family", "source", "size", "description")
+    table.columns.insert(0, Column("task", no_wrap=True))
     for info in task_infos():
-        table.add_row(info.name, info.family, info.hub_id, info.description)
+        table.add_row(info.name, info.family, *task_source(info.name), info.description)
     out.print(table)
 
 
@@ -117,6 +228,261 @@ def models() -> None:
     out.print(table)
     out.print(f"backends: {', '.join(BACKENDS)} (default here: {default_backend()}); "
               "any HF model id or local folder works as backend:model, e.g. vllm:Qwen/Qwen2.5-7B-Instruct")
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The response caches of run folders (<run>/cache.sqlite).")
+app.add_typer(cache_app, name="cache")
+CachePaths = Annotated[Optional[list[str]], typer.Argument(help="Run folders, cache files, or parents of run "
+                                                             "folders (default: runs).")]
+
+
+@cache_app.command("info")
+def cache_info(paths: CachePaths = None) -> None:
+    """Entries and size of each run's response cache, per model and request kind."""
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from oversight.cache import ResponseCache, find_caches
+
+    table = Table("cache", "model", "kind", "entries", "size")
+    for file in find_caches([Path(p) for p in paths or ["runs"]]):
+        cache = ResponseCache(file)
+        summary = cache.summary()
+        cache.close()
+        for backend, model, kind, entries in summary.rows or (("-", "-", "-", 0),):
+            table.add_row(str(file), f"{backend}:{model}", kind, str(entries), f"{summary.bytes / 1e6:.2f} MB")
+    out.print(table if table.rows else "no response caches found")
+
+
+@cache_app.command("clear")
+def cache_clear(paths: CachePaths = None,
+                yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False) -> None:
+    """Delete response caches (transcripts and results stay); the next run recomputes what it needs."""
+    from pathlib import Path
+
+    from oversight.cache import clear_cache, find_caches
+
+    files = find_caches([Path(p) for p in paths or ["runs"]])
+    if not files:
+        out.print("no response caches found")
+        return
+    for file in files:
+        out.print(f"{file} ({file.stat().st_size / 1e6:.2f} MB)")
+    if not yes and not typer.confirm(f"delete these {len(files)} cache file(s)?"):
+        raise typer.Exit(1)
+    freed = sum(clear_cache(file) for file in files)
+    out.print(f"deleted {len(files)} cache file(s), {freed / 1e6:.2f} MB")
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="Model: embedded:NAME, a hub id or a local folder (vllm: prefix "
+                                               "optional).")],
+    port: Annotated[Optional[int], typer.Option(help="Port (default: a free one).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    served_name: Annotated[Optional[str], typer.Option(help="Model name clients use (default: MODEL).")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="vLLM dtype, e.g. float32, bfloat16.")] = None,
+    tensor_parallel_size: TensorParallel = None, gpu_memory_utilization: GpuMemory = None,
+    max_model_len: MaxModelLen = None,
+) -> None:
+    """Start `vllm serve` for MODEL, print its URL, and stop it on Ctrl-C."""
+    from oversight.errors import BackendError
+    from oversight.serve import ManagedServer
+
+    server = ManagedServer(model.removeprefix("vllm:"), host=host, port=port, served_name=served_name, dtype=dtype,
+                           tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+                           max_model_len=max_model_len)
+    err.print(f"starting vllm serve for {model} (log: {server.log_path}) ...")
+    with server:
+        out.print(f"serving {server.served_name} at {server.base_url} (ready in {server.startup_seconds:.0f} s); "
+                  f"Ctrl-C stops it. Use it with:\n  oversight run debate --judge openai:{server.served_name} "
+                  f"--base-url {server.base_url}")
+        try:
+            code = server.process.wait() if server.process else 0
+        except KeyboardInterrupt:
+            return
+    raise BackendError(f"vllm serve for {model} exited with code {code}; see {server.log_path}:\n{server.log_tail()}")
+
+
+RunPaths = Annotated[list[str], typer.Argument(help="Run folders, or folders holding runs (sweeps, tournaments).")]
+
+
+@app.command()
+def analyze(
+    runs: RunPaths,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Folder for figures and CSV tables (default: "
+                                                   "RUN/analysis for one run, else ./analysis).")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write figures (PNG + SVG).")] = True,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per confidence interval.", min=100)] = 2000,
+) -> None:
+    """Print judge accuracy (95% CIs), protocol tests, consultancy split, position bias, calibration and Elo."""
+    from analysis.load import load_runs
+    from pathlib import Path
+
+    from analysis.summary import default_out, print_tables, summarize, write_figures, write_tables
+
+    results = load_runs(runs)
+    tables = summarize(results, n_boot=n_boot)
+    print_tables(tables, out)
+    folder = Path(out_dir) if out_dir else default_out(runs, "analysis")
+    write_tables(tables, folder)
+    if plots:
+        write_figures(results, folder, tables, n_boot=n_boot)
+    out.print(f"\n{len(results)} episodes from {results['run'].nunique()} run(s); tables and figures in {folder}")
+
+
+@app.command()
+def view(
+    runs: RunPaths,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Report folder (default: RUN/report for one run, "
+                                                   "else ./report).")] = None,
+    page_size: Annotated[int, typer.Option(help="Episodes per transcript page.", min=1)] = 200,
+) -> None:
+    """Write a static HTML report: summary tables, figures, and every transcript (paginated)."""
+    from pathlib import Path
+
+    from analysis.report import write_report
+    from analysis.summary import default_out
+
+    index = write_report(runs, Path(out_dir) if out_dir else default_out(runs, "report"), page_size=page_size)
+    out.print(f"report: {index}")
+
+
+@app.command()
+def tournament(
+    debaters: Annotated[list[str], typer.Option("--debater", help="A debater, NAME=SPEC or SPEC; repeat for each "
+                                                "(at least two).", rich_help_panel="Models")],
+    task: Task = "math", limit: Limit = None, seed: Seed = _default("seed"), data: Data = None,
+    rounds: Annotated[int, typer.Option(help="Debate rounds (the study's Elo debates: 1).",
+                                        rich_help_panel="Protocol")] = 1,
+    word_limit: WordLimit = _default("word_limit"), judge: Judge = _default("judge"),
+    backend: Backend = _default("backend"), max_tokens: MaxTokens = _default("max_tokens"),
+    temperature: Temperature = _default("temperature"),
+    self_play: Annotated[bool, typer.Option("--self-play/--no-self-play", help="Also debate each debater against "
+                                            "itself (judge accuracy vs Elo).", rich_help_panel="Protocol")] = True,
+    out_dir: Annotated[str, typer.Option("--out", help="Parent folder of the tournament folder.",
+                                         rich_help_panel="Output")] = "runs",
+    name: Annotated[Optional[str], typer.Option(help="Tournament folder name (default: derived from the options; "
+                                                "rerunning resumes).", rich_help_panel="Output")] = None,
+) -> None:
+    """Cross-play debates between debaters (every ordered pair, both answer orders), then the Elo ladder."""
+    from analysis.elo import ladder
+    from analysis.load import load_runs
+    from analysis.plots import plot_accuracy_vs_elo
+    from analysis.summary import format_table
+    from oversight.tournament import default_name, parse_entrants, run_tournament
+
+    entrants = parse_entrants(debaters)
+    options = dict(task=task, limit=limit, seed=seed, data=data, rounds=rounds, word_limit=word_limit, judge=judge,
+                   backend=backend, max_tokens=max_tokens, temperature=temperature)
+    report = run_tournament(entrants, name=name or default_name(entrants, self_play, options), out=out_dir,
+                            self_play=self_play, console=err, **options)
+    table = ladder(load_runs(report.path))
+    table.to_csv(report.path / "ladder.csv", index=False)
+    if not table.empty:
+        plot_accuracy_vs_elo(table, report.path / "accuracy_vs_elo")
+    out.print("[bold]Elo ladder (scale 500, 95% bootstrap CI; correct/incorrect: Elo when arguing that side)[/bold]")
+    out.print(format_table(table).to_string(index=False), highlight=False)
+    out.print(f"{report.episodes_run} debates run; runs, ladder.csv and accuracy_vs_elo.png in {report.path}")
+
+
+SweepPath = Annotated[str, typer.Argument(help="Sweep file (YAML), e.g. configs/laptop.yaml.")]
+
+
+@app.command()
+def sweep(
+    file: SweepPath,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and stop.")] = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run the cells on the Ray cluster at ADDRESS "
+                                               "(e.g. 127.0.0.1:6379; `ray start --head` starts one).",
+                                               rich_help_panel="Scheduling")] = None,
+    cell_retries: Annotated[Optional[int], typer.Option(help="Extra attempts for a failed cell (file: "
+                                                        "cell_retries).", rich_help_panel="Scheduling")] = None,
+    max_models: Annotated[Optional[int], typer.Option(help="Models loaded at once (file: max_models; default: "
+                                                      "all the sweep needs).", rich_help_panel="Scheduling")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", "-t", help="Task of every cell.",
+                                                rich_help_panel="Overrides")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Questions per cell.", rich_help_panel="Overrides")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of every cell.", rich_help_panel="Overrides")] = None,
+    data: Data = None,
+    order: Annotated[Optional[str], typer.Option(help="Answer order.", rich_help_panel="Overrides")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="Rounds.", rich_help_panel="Overrides")] = None,
+    judge: Annotated[Optional[str], typer.Option(help="Judge of every cell.", rich_help_panel="Overrides")] = None,
+    debater: Annotated[Optional[str], typer.Option(help="Agent model of every cell.",
+                                                   rich_help_panel="Overrides")] = None,
+    consultant: Consultant = None,
+    backend: Annotated[Optional[str], typer.Option(help="Backend for specs without one.",
+                                                   rich_help_panel="Overrides")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Tokens per agent turn.",
+                                                      rich_help_panel="Overrides")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Agent temperature.",
+                                                         rich_help_panel="Overrides")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Parent of the sweep folder (file: out).",
+                                                   rich_help_panel="Output")] = None,
+) -> None:
+    """Expand a sweep file into runs (cells), show the plan, and run every pending cell (rerun resumes)."""
+    from oversight.schedule import plan_sweep, run_sweep
+    from oversight.sweep import load_sweep
+    from oversight.sweep_report import print_plan, print_sweep_report
+
+    overrides = dict(task=task, limit=limit, seed=seed, data=data, order=order, rounds=rounds, judge=judge,
+                     debater=debater, consultant=consultant, backend=backend, max_tokens=max_tokens,
+                     temperature=temperature)
+    spec = load_sweep(file, overrides, out=out_dir)
+    if cell_retries is not None:
+        spec.settings.cell_retries = cell_retries
+    if max_models is not None:
+        spec.settings.max_models = max_models
+    plans, _ = plan_sweep(spec)
+    print_plan(spec, plans, out)
+    if dry_run:
+        return
+    dispatch = None
+    if ray:
+        from oversight.sweep_ray import run_on_ray
+
+        def dispatch(cells, sweep_, console):  # noqa: ANN001, ANN202
+            return run_on_ray(cells, sweep_, console, ray)
+    try:
+        report = run_sweep(spec, console=err, plans=plans, dispatch=dispatch)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished episodes are saved; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    print_sweep_report(report, out)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(sweep: Annotated[str, typer.Argument(help="Sweep folder (runs/<name>) or sweep file.")]) -> None:
+    """Done, pending and failed cells of a sweep (read from its folder; loads no model)."""
+    from pathlib import Path
+
+    from oversight.sweep_report import print_status
+    from oversight.sweep_state import sweep_status
+
+    folder = Path(sweep)
+    if folder.is_file():
+        from oversight.sweep import load_sweep
+
+        folder = load_sweep(folder).path
+    print_status(folder, sweep_status(folder), out)
+
+
+@app.command()
+def judge(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run folder holding transcripts.jsonl.")],
+    judge_spec: Annotated[str, typer.Option("--judge", help="The new judge's model spec.",
+                                            rich_help_panel="Models")],
+    backend: Annotated[Optional[str], typer.Option(help="Backend for a spec without one (default: the run's).",
+                                                   rich_help_panel="Models")] = None,
+) -> None:
+    """Judge a run's saved transcripts with another judge (no agent is called); writes RUN/judged/<judge>/."""
+    from oversight.report import print_summary
+    from oversight.rejudge import rejudge
+
+    print_summary(rejudge(run_dir, judge_spec, backend=backend, console=err), out)
 
 
 def main() -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from oversight.errors import ConfigError
 
 # Fields that do not change what a run computes; they are left out of the run id.
-_NOT_IDENTITY = ("out", "name")
+_NOT_IDENTITY = ("out", "name", "allow_code_exec")
+# Serving settings: where and how models run, not what they compute (a resumed run may change them).
+_SERVING = ("base_url", "api_key_env", "max_connections", "request_timeout", "cache", "fresh", "serve",
+            "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
 
 
 class RunConfig(BaseModel):
@@ -39,7 +45,11 @@ class RunConfig(BaseModel):
     """Agent model spec for both debaters (the stronger agent by default)."""
     consultant: str | None = None
     """Consultant model spec; default: the debater model."""
-    backend: Literal["auto", "vllm", "hf", "scripted"] = "auto"
+    debater_a: str | None = None
+    """Model spec of debater A (argues answer 1), overriding `debater`."""
+    debater_b: str | None = None
+    """Model spec of debater B (argues answer 2), overriding `debater`."""
+    backend: Literal["auto", "vllm", "hf", "openai", "scripted"] = "auto"
     """Backend for specs without one (`embedded:`, model ids): auto = vllm if installed, else hf."""
     max_tokens: int = Field(default=256, ge=1)
     """Token budget of each agent turn."""
@@ -61,10 +71,34 @@ class RunConfig(BaseModel):
     """Verify agents' `<quote>`s against the article on tasks with one."""
     data: str | None = None
     """Local data file or folder; default: $OVERSIGHT_DATA_DIR, else the hub."""
+    allow_code_exec: bool = False
+    """Let tasks execute code in the sandbox while loading (`--allow-code-exec`; e.g. `code` from raw data)."""
+    fields: dict[str, str] | None = None
+    """Column of each part of a `file:PATH` task (`question`, `correct`, `incorrect`, ...; see tasks/custom.py)."""
     out: str = "runs"
     """Parent folder of run folders."""
     name: str | None = None
     """Run folder name; default `<protocol>-<task>-<hash of the config>`, so a rerun resumes."""
+    fresh: bool = False
+    """Start over: move an existing run folder aside (`<name>.old-<time>`) instead of resuming it."""
+    cache: bool = True
+    """Answer repeated model calls from the run's response cache (`<run>/cache.sqlite`)."""
+    base_url: str | None = None
+    """Server of `openai:` specs without their own `base_url`; default $OPENAI_BASE_URL, else the OpenAI API."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key of `openai:` specs (keys never enter config files)."""
+    max_connections: int = Field(default=32, ge=1)
+    """Requests in flight at once per `openai:` model."""
+    request_timeout: float = Field(default=120.0, gt=0)
+    """Seconds before one HTTP request to a model server is abandoned and retried."""
+    serve: bool = False
+    """Run each `vllm:` model in its own managed `vllm serve` process and talk to it over HTTP."""
+    tensor_parallel_size: int | None = Field(default=None, ge=1)
+    """vLLM: GPUs per model (vllm specs and managed servers)."""
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    """vLLM: fraction of GPU memory per model; give each of several models its share (e.g. 0.45)."""
+    max_model_len: int | None = Field(default=None, ge=1)
+    """vLLM: context length (default: the model's, at most 4096 on CPU)."""
 
     @model_validator(mode="after")
     def _check_sampling(self) -> RunConfig:
@@ -76,14 +110,16 @@ class RunConfig(BaseModel):
         return self
 
     def identity(self) -> dict[str, Any]:
-        return self.model_dump(exclude=set(_NOT_IDENTITY))
+        return self.model_dump(exclude=set(_NOT_IDENTITY + _SERVING))
 
     @property
     def run_id(self) -> str:
         if self.name:
             return self.name
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.protocol}-{self.task}-{digest}"
+        # `file:PATH` tasks: the path's characters are no folder name
+        task = re.sub(r"[^A-Za-z0-9._=,-]+", "_", self.task).strip("_")[-60:]
+        return f"{self.protocol}-{task}-{digest}"
 
 
 def _flag(loc: tuple[Any, ...]) -> str:
@@ -98,3 +134,59 @@ def make_config(**values: Any) -> RunConfig:
         problems = [f"{_flag(err['loc'])}: {err['msg'].lower()}, got {err.get('input')!r}" if err["loc"]
                     else err["msg"].removeprefix("Value error, ") for err in exc.errors()]
         raise ConfigError("invalid run configuration: " + "; ".join(problems)) from None
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """pydantic's error location as a YAML key path: `sweep.product.judge[1]`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def file_problems(exc: ValidationError, known: Any = (), prefix: tuple[Any, ...] = ()) -> list[str]:
+    """One line per bad field of a YAML file: key path, what is wrong, the value, and the fix."""
+    problems = []
+    for err in exc.errors():
+        where = key_path(prefix + tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown key; known keys: {', '.join(sorted(known))}")
+        elif not err["loc"]:
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            got = "" if err["type"] == "value_error" else f", got {err.get('input')!r}"
+            problems.append(f"{where}: {message[:1].lower() + message[1:]}{got}")
+    return problems
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A YAML file holding a mapping; a missing file, a syntax error or another shape is one ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc}); check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values (e.g. 'protocol: debate'), "
+                          f"got a {type(data).__name__}")
+    return data
+
+
+def config_from_file(path: str | Path, **overrides: Any) -> RunConfig:
+    """A RunConfig from a YAML file of RunConfig keys; `overrides` (CLI flags) win over the file."""
+    values = {**read_yaml_mapping(path), **overrides}
+    try:
+        return RunConfig(**values)
+    except ValidationError as exc:
+        problems = file_problems(exc, known=RunConfig.model_fields)
+        raise ConfigError(f"invalid run configuration in {path}: " + "; ".join(problems)
+                          + " (fix the file, or override the key with its command-line flag)") from None

@@ -28,6 +28,7 @@ from oversight.types import Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
 from tasks.base import load_questions
 from tasks.framing import apply_order
+from tasks.sandbox import code_execution
 
 
 @dataclass
@@ -48,10 +49,15 @@ def episode_key(question: Question, variant: str = "") -> str:
 
 
 def role_specs(config: RunConfig, roles: tuple[str, ...]) -> dict[str, ModelSpec]:
-    """Model spec per role family used by the protocol (`debater_a` -> `debater`)."""
+    """Model spec per role family used by the protocol (`debater_a` -> `debater`), plus per-role overrides
+    (`debater_a`, `debater_b`); a family whose every role is overridden is left out, so it loads nothing."""
     by_family = {"judge": config.judge, "debater": config.debater, "consultant": config.consultant or config.debater}
-    return {family: parse_model_spec(by_family[family], config.backend)
-            for family in dict.fromkeys(role.split("_")[0] for role in roles)}
+    by_role = {role: spec for role, spec in (("debater_a", config.debater_a), ("debater_b", config.debater_b))
+               if spec and role in roles}
+    specs = {family: parse_model_spec(by_family[family], config.backend)
+             for family in dict.fromkeys(role.split("_")[0] for role in roles)
+             if not all(r in by_role for r in roles if r.split("_")[0] == family)}
+    return {**specs, **{role: parse_model_spec(spec, config.backend) for role, spec in by_role.items()}}
 
 
 def protocol_options(config: RunConfig) -> ProtocolOptions:
@@ -59,6 +65,14 @@ def protocol_options(config: RunConfig) -> ProtocolOptions:
         rounds=config.rounds, turns=config.turns, word_limit=config.word_limit, word_limits=dict(config.word_limits),
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed, best_of_n=config.best_of_n,
         bon_scorer=config.bon_scorer, retries=config.retries, judge_cot=config.judge_cot, quotes=config.quotes)
+
+
+def debater_column(specs: dict[str, ModelSpec]) -> str | None:
+    """The debaters' model: one spec, or `A-spec vs B-spec` when `debater_a`/`debater_b` differ."""
+    a, b = (specs.get(role) or specs.get("debater") for role in ("debater_a", "debater_b"))
+    if a is None or b is None:
+        return None
+    return str(a) if a == b else f"{a} vs {b}"
 
 
 def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[str, ModelSpec],
@@ -69,7 +83,7 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     return {
         "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
         "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
-        "judge": str(specs["judge"]), "debater": str(specs["debater"]) if "debater" in specs else None,
+        "judge": str(specs["judge"]), "debater": debater_column(specs),
         "consultant": str(specs["consultant"]) if "consultant" in specs else None,
         "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
         "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
@@ -79,16 +93,30 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     }
 
 
-def load_models(specs: dict[str, ModelSpec], console: Console) -> dict[str, Backend]:
-    """One loaded backend per distinct spec, shared by every role that names it."""
+def load_models(specs: dict[str, ModelSpec], console: Console, config: RunConfig | None = None) -> dict[str, Backend]:
+    """One loaded backend per distinct spec, shared by every role that names it; `config` supplies the
+    run-wide backend options (and `serve`: vllm models behind managed `vllm serve` processes)."""
+    from oversight.serve import backend_options, load_served
+
     loaded: dict[ModelSpec, Backend] = {}
-    for family, spec in specs.items():
-        if spec not in loaded:
-            start = time.perf_counter()
-            console.print(f"[dim]loading {family} model {spec} ...[/dim]")
-            loaded[spec] = load_backend(spec)
-            console.print(f"[dim]loaded {spec} in {time.perf_counter() - start:.1f}s[/dim]")
+    try:
+        for family, spec in specs.items():
+            if spec not in loaded:
+                start = time.perf_counter()
+                console.print(f"[dim]loading {family} model {spec} ...[/dim]")
+                options = backend_options(config, spec.backend) if config is not None else {}
+                served = config is not None and config.serve and spec.backend == "vllm"
+                loaded[spec] = load_served(spec, options, config) if served else load_backend(spec, **options)
+                console.print(f"[dim]loaded {spec} in {time.perf_counter() - start:.1f}s[/dim]")
+    except BaseException:
+        close_models(loaded.values())  # a failed load must not leave servers or engines behind
+        raise
     return {family: loaded[spec] for family, spec in specs.items()}
+
+
+def close_models(models: Any) -> None:
+    for backend in {id(b): b for b in models}.values():
+        backend.close()
 
 
 @dataclass
@@ -108,6 +136,10 @@ class PreparedRun:
     todo: list[tuple[str, Episode]]
     """The episodes not finished on disk yet."""
     path: Path
+    moved_to: Path | None = None
+    """Where `open` moved the previous run folder (`fresh`), if there was one."""
+    response_cache: Any = None
+    """The run's ResponseCache once `cached` opened it (closed by `close_cache`)."""
 
     def resolved(self) -> dict[str, Any]:
         """What config.yaml records: the config plus the derived facts."""
@@ -116,10 +148,31 @@ class PreparedRun:
                 "models": {family: str(spec) for family, spec in self.specs.items()}}
 
     def open(self) -> RunStore:
-        """Create (or reopen) the run folder, ready for appending."""
+        """Create (or reopen) the run folder, ready for appending; `fresh` first moves an old one aside."""
+        if self.config.fresh and self.path.exists():
+            self.moved_to = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.path.rename(self.moved_to)
         store = RunStore.open(self.path, self.resolved(), self.config.identity())
         store.repair()
         return store
+
+    def cached(self, models: dict[str, Backend]) -> dict[str, Backend]:
+        """`models` answered through the run's response cache (`<run>/cache.sqlite`) when `config.cache`;
+        each distinct backend is wrapped once, so roles that share a model still share one batch."""
+        if not self.config.cache:
+            return models
+        from oversight.cache import CACHE_FILE, CachedBackend, ResponseCache
+
+        self.response_cache = cache = self.response_cache or ResponseCache(self.path / CACHE_FILE)
+        wrapped: dict[int, Backend] = {}
+        for b in models.values():
+            wrapped.setdefault(id(b), CachedBackend(b, cache))
+        return {role: wrapped[id(b)] for role, b in models.items()}
+
+    def close_cache(self) -> None:
+        if self.response_cache is not None:
+            self.response_cache.close()
+            self.response_cache = None
 
     def recorder(self, store: RunStore) -> Callable[[str, Transcript], None]:
         """The engine's on_finish: append the episode and its results row."""
@@ -130,12 +183,15 @@ def prepare_run(config: RunConfig) -> PreparedRun:
     """Validate `config` against the registries, the data and the run folder; load no model."""
     protocol = lookup("protocol", config.protocol)(protocol_options(config))
     specs = role_specs(config, protocol.roles)
-    questions = apply_order(load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data),
-                            config.order, config.seed)
+    with code_execution(config.allow_code_exec):  # tasks verified by running code load only when allowed
+        loaded = load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data,
+                                fields=config.fields)
+    questions = apply_order(loaded, config.order, config.seed)
     path = Path(config.out) / config.run_id
     existing = RunStore(path)
-    existing.check(config.identity())  # read-only: a failure below must leave no half-made folder
-    done = existing.done_keys()
+    if not config.fresh:  # fresh: the old folder is moved aside at open(), whatever it holds
+        existing.check(config.identity())  # read-only: a failure below must leave no half-made folder
+    done = set() if config.fresh else existing.done_keys()
     episodes = [(episode_key(q, variant), episode) for q in questions for variant, episode in protocol.episodes(q)]
     todo = [(key, episode) for key, episode in episodes if key not in done]
     return PreparedRun(config, protocol, specs, questions, episodes, todo, path)
@@ -147,18 +203,25 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     console = console or Console(stderr=True)
     start = time.perf_counter()
     run = prepare_run(config)
-    if run.todo and models is None:
-        models = load_models(run.specs, console)
+    owned = run.todo and models is None  # models loaded here are closed here (servers stopped)
+    if owned:
+        models = load_models(run.specs, console, config)
     loading = time.perf_counter() - start
-    store = run.open()
-
-    engine = Engine(models or {})
-    if run.todo:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, disable=not console.is_terminal) as bar:
-            task = bar.add_task(f"{config.protocol} on {config.task}", total=len(run.todo))
-            engine.progress = lambda: bar.advance(task)
-            engine.run(run.todo, on_finish=run.recorder(store))
+    try:
+        store = run.open()
+        if run.moved_to is not None:
+            console.print(f"--fresh: the previous run folder was moved to {run.moved_to}")
+        engine = Engine(run.cached(models) if run.todo and models else (models or {}))
+        if run.todo:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, disable=not console.is_terminal) as bar:
+                task = bar.add_task(f"{config.protocol} on {config.task}", total=len(run.todo))
+                engine.progress = lambda: bar.advance(task)
+                engine.run(run.todo, on_finish=run.recorder(store))
+    finally:
+        run.close_cache()
+        if owned and models:
+            close_models(models.values())
     results = store.write_results()
     return RunReport(path=store.path, results=results, episodes_run=len(run.todo),
                      episodes_skipped=len(run.episodes) - len(run.todo), seconds_total=time.perf_counter() - start,

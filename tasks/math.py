@@ -89,6 +89,7 @@ holds the task and re-exports their public names.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -185,9 +186,15 @@ class MathTask(Task):
 
 def derived_programs(record: Record, split: str) -> ProgramOptions | None:
     try:
-        return program_options(record.data["question"], record.data["answer"], f"gsm8k/{split}/{record.index}")
+        return _cached_program_options(record.data["question"], record.data["answer"], f"gsm8k/{split}/{record.index}")
     except ValueError as e:
         raise DataError(f"{record.where}: {e}") from e
+
+
+@functools.cache
+def _cached_program_options(question: str, answer: str, question_id: str) -> ProgramOptions | None:
+    # Deriving every item's programs takes seconds; sweeps and tournaments load the task many times.
+    return program_options(question, answer, question_id)
 
 
 def program_question(question: str, opts: ProgramOptions, index: int, split: str, task: str = "math",

@@ -1,0 +1,149 @@
+"""Judge saved transcripts again with another judge, without calling any agent model.
+
+The study's pattern: generate debates with strong agents once, judge them with many judges.
+`rejudge(run_folder, judge_spec)` reads `transcripts.jsonl` and replays each episode through its
+protocol's own code, with everything before the final decision answered from the saved transcript:
+
+- agent turns (`Protocol.speak`) are the saved turns, as they were (best-of-N choices and retries
+  included: no candidate is re-scored, no turn regenerated);
+- other requests before the decision come from the transcript too: the consultancy judge's
+  questions (the saved judge turns) and an open protocol's agent choice (`agent_probs`);
+- only the requests of the final decision (`Protocol.decide`: the label probabilities, and the
+  judge's reasoning first when `judge_cot` is on) go to the new judge, batched over all episodes.
+
+So the new judge sees exactly the prompt the protocol builds, from the same arguments. Results land
+beside the original as a judged set, `RUN/judged/<judge-slug>/` (config.yaml, transcripts.jsonl,
+results.parquet, the same columns); it resumes like a run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from oversight.config import RunConfig, make_config
+from oversight.engine import Engine
+from oversight.errors import ConfigError, DataError
+from oversight.models import ModelSpec, load_backend, parse_model_spec
+from oversight.models.base import Backend
+from oversight.registry import lookup
+from oversight.runner import RunReport, protocol_options, result_row, role_specs
+from oversight.store import CONFIG, RunStore
+from oversight.types import Reply, Request, Transcript, Turn
+
+JUDGED = "judged"
+
+
+def judge_slug(spec: ModelSpec) -> str:
+    """A folder name for a judge spec: `hf:embedded:smollm2-135m` -> `hf-embedded-smollm2-135m`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(spec)).strip("-")
+
+
+def variant_of(key: str) -> str:
+    """The protocol's episode variant in an episode key `<question id>#<order>[/<variant>]`."""
+    return key.rpartition("#")[2].partition("/")[2]
+
+
+class _Replayed:
+    """Mixed in front of a protocol class: agent turns and pre-decision replies come from `saved`."""
+
+    saved: Transcript
+    deciding: bool
+
+    def speak(self, question: Any, speeches: list[Any], round_: int) -> Any:
+        turns = []
+        for speech in speeches:
+            match = [t for t in self.saved.turns if t.role == speech.role and t.round == round_
+                     and t.meta.get("kind") != "reasoning"]
+            if len(match) != 1:
+                raise DataError(f"saved transcript has {len(match)} turns of {speech.role} in round {round_}, "
+                                "expected 1: it was not written by this protocol")
+            turns.append(match[0])
+        return turns
+        yield  # a generator that asks for nothing
+
+    def decide(self, template: str, question: Any, **variables: object) -> Any:
+        self.deciding = True
+        return (yield from super().decide(template, question, **variables))  # type: ignore[misc]
+
+
+def replay(protocol_cls: type, config: RunConfig, variant: str, saved: Transcript) -> Any:
+    """One episode whose only model requests are the final decision's."""
+    replayed = type(f"Replayed{protocol_cls.__name__}", (_Replayed, protocol_cls), {})(protocol_options(config))
+    replayed.saved, replayed.deciding = saved, False
+    episodes = dict(replayed.episodes(saved.question))
+    if variant not in episodes:
+        raise DataError(f"episode variant {variant!r} is not one {config.protocol} plays; the transcript "
+                        "does not match its config.yaml")
+    inner = episodes[variant]
+    judge_turns = deque(t for t in saved.turns if t.role == "judge" and t.meta.get("kind") != "reasoning")
+    agent_probs = saved.meta.get("agent_probs")
+    replies = None
+    while True:
+        try:
+            step = next(inner) if replies is None else inner.send(replies)
+        except StopIteration as stop:
+            return stop.value
+        if replayed.deciding:
+            replies = yield step
+        else:
+            replies = [_saved_reply(request, judge_turns, agent_probs) for request in step]
+
+
+def _saved_reply(request: Request, judge_turns: deque[Turn], agent_probs: Any) -> Reply:
+    if request.kind == "generate" and request.role == "judge" and judge_turns:
+        return Reply(text=judge_turns.popleft().raw)
+    if request.kind == "choice" and request.role != "judge" and agent_probs:
+        return Reply(option_probs=tuple(agent_probs), option_mass=1.0)
+    raise DataError(f"cannot replay a {request.kind} request of {request.role} from the saved transcript; "
+                    "re-judging needs the transcript this protocol wrote")
+
+
+def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Console | None = None,
+            models: dict[str, Backend] | None = None) -> RunReport:
+    """Judge every saved episode of `run` with `judge`; `models={"judge": b}` passes a loaded backend."""
+    import time
+
+    import protocols  # noqa: F401  (registers protocols)
+
+    start = time.perf_counter()
+    console = console or Console(stderr=True)
+    folder = Path(run)
+    if not (folder / CONFIG).is_file():
+        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); pass a folder `oversight run` wrote")
+    saved_config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
+    values = {k: v for k, v in saved_config.items() if k in RunConfig.model_fields}
+    original = make_config(**values)
+    config = original.model_copy(update={"judge": judge, "backend": backend or original.backend})
+    spec = parse_model_spec(judge, config.backend)
+    protocol_cls = lookup("protocol", config.protocol)
+    specs = {**role_specs(original, protocol_cls.roles), "judge": spec}
+    records = list(RunStore(folder).records())
+    if not records:
+        raise DataError(f"{folder / 'transcripts.jsonl'} holds no finished episodes to judge")
+    path = folder / JUDGED / judge_slug(spec)
+    existing = RunStore(path)
+    existing.check(config.identity())
+    done = existing.done_keys()
+    todo = [(r["key"], Transcript.from_dict(r["transcript"])) for r in records if r["key"] not in done]
+    if todo and models is None:
+        console.print(f"[dim]loading judge {spec} ...[/dim]")
+        models = {"judge": load_backend(spec)}
+    loading = time.perf_counter() - start
+    resolved = {**config.model_dump(), "run_id": config.run_id, "rejudged_from": str(folder),
+                "episodes": len(records), "models": {family: str(s) for family, s in specs.items()}}
+    store = RunStore.open(path, resolved, config.identity())
+    store.repair()
+    protocol = protocol_cls(protocol_options(config))
+    episodes = [(key, replay(protocol_cls, config, variant_of(key), saved)) for key, saved in todo]
+    engine = Engine(models or {})
+    engine.run(episodes, on_finish=lambda key, t: store.append(key, t, result_row(config, key, t, specs, protocol)))
+    results = store.write_results()
+    return RunReport(path=path, results=results, episodes_run=len(todo), episodes_skipped=len(records) - len(todo),
+                     seconds_total=time.perf_counter() - start, seconds_loading=loading,
+                     backend_seconds=dict(engine.stats.seconds))
