@@ -485,6 +485,49 @@ def judge(
     print_summary(rejudge(run_dir, judge_spec, backend=backend, console=err), out)
 
 
+@app.command()
+def train(
+    config_file: Annotated[str, typer.Argument(metavar="CONFIG", help="Training config (YAML; docs/rl.md).")],
+    iterations: Annotated[Optional[int], typer.Option(help="Override the config's iterations.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override the config's seed.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Override the output folder name.")] = None,
+) -> None:
+    """RL-train a debater or consultant against a fixed judge: generate -> judge -> rollouts -> update."""
+    from oversight.rl.config import train_config_from_file
+    from oversight.rl.train import train as run_training
+
+    report = run_training(train_config_from_file(config_file, iterations=iterations, seed=seed, name=name), err)
+    out.print(f"held-out reward: {report.before:.4f} -> {report.after:.4f} ({report.after - report.before:+.4f}); "
+              f"metrics in {report.folder / 'metrics.jsonl'}"
+              + (f"; checkpoint: hf:{report.checkpoint}" if report.checkpoint else ""))
+
+
+BENCHMARKS = ("overhead", "batching", "server", "prefix", "judge_prefix", "cost", "memory")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help=f"Benchmark: {', '.join(BENCHMARKS)}; further arguments go to it "
+                                        "(`oversight bench cost -- --help`).")],
+) -> None:
+    """Run a performance benchmark from the checkout's benchmarks/ (same as `python -m benchmarks.NAME`)."""
+    import importlib
+
+    from oversight.errors import ConfigError
+
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # the checkout, as `python -m benchmarks.NAME` would see it
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"benchmarks are not installed with the package; run `oversight bench` from the "
+                          f"repository checkout (the folder holding benchmarks/): {exc}") from exc
+    module.main(list(ctx.args))
+
+
 def main() -> None:
     try:
         app()  # usage errors (unknown option, bad type) exit 2 inside typer
