@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from oversight.config import RunConfig
-from oversight.errors import EXIT_BAD_INPUT, OversightError
+from oversight.errors import EXIT_BAD_INPUT, ConfigError, OversightError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Scalable-oversight experiments: debate, consultancy and direct QA with weak judges.")
@@ -394,6 +394,9 @@ SweepPath = Annotated[str, typer.Argument(help="Sweep file (YAML), e.g. configs/
 def sweep(
     file: SweepPath,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and stop.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Run the valid cells even when some cannot "
+                                               "be prepared (bad config or missing data); default: stop first.")
+                            ] = False,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run the cells on the Ray cluster at ADDRESS "
                                                "(e.g. 127.0.0.1:6379; `ray start --head` starts one).",
                                                rich_help_panel="Scheduling")] = None,
@@ -438,6 +441,12 @@ def sweep(
     print_plan(spec, plans, out)
     if dry_run:
         return
+    invalid = [plan for plan in plans if plan.error]
+    if invalid and not skip_invalid:
+        # Nothing is written: a bad data file or setting is fixed before any cell runs.
+        first = invalid[0]
+        raise ConfigError(f"{len(invalid)} of {len(plans)} cells of {file} cannot run (cell {first.cell.id}: "
+                          f"{first.error}); fix the sweep file or data, or pass --skip-invalid to run the rest")
     dispatch = None
     if ray:
         from oversight.sweep_ray import run_on_ray

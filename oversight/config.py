@@ -167,6 +167,9 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{what} {str(path)!r} cannot be read ({exc.strerror or exc}); check the path") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {exc.start}); save the {what} as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ before any model is loaded, so a typo costs seconds, not a model load.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from oversight.engine import Engine
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
-from oversight.store import RunStore
+from oversight.store import RunStore, check_unlocked
 from oversight.types import Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
 from tasks.base import load_questions
@@ -150,6 +151,7 @@ class PreparedRun:
     def open(self) -> RunStore:
         """Create (or reopen) the run folder, ready for appending; `fresh` first moves an old one aside."""
         if self.config.fresh and self.path.exists():
+            check_unlocked(self.path)  # never move a folder another run is writing
             self.moved_to = self.path.with_name(f"{self.path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
             self.path.rename(self.moved_to)
         store = RunStore.open(self.path, self.resolved(), self.config.identity())
@@ -207,6 +209,8 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     if owned:
         models = load_models(run.specs, console, config)
     loading = time.perf_counter() - start
+    created = not run.path.exists()
+    store: RunStore | None = None
     try:
         store = run.open()
         if run.moved_to is not None:
@@ -218,6 +222,15 @@ def run_experiment(config: RunConfig, console: Console | None = None,
                 task = bar.add_task(f"{config.protocol} on {config.task}", total=len(run.todo))
                 engine.progress = lambda: bar.advance(task)
                 engine.run(run.todo, on_finish=run.recorder(store))
+    except BaseException:
+        answered = run.response_cache.summary().entries if run.response_cache is not None else 0
+        run.close_cache()
+        if created and store is not None and not store.done_keys() and not answered:
+            # Nothing was finished or answered (dead server, model without a chat template, Ctrl-C during
+            # the first call): leave no half-made folder behind.
+            store.close()
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     finally:
         run.close_cache()
         if owned and models:

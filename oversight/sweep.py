@@ -255,7 +255,7 @@ def make_cell(values: dict[str, Any], sources: dict[str, str], folder: Path, axe
     except ConfigError as exc:
         raise ConfigError(f"{where('protocol')}: {exc}") from None
     try:
-        lookup("task", values["task"])
+        lookup("task", str(values["task"]).partition(":")[0])  # `file:PATH`, `logic-gen:hops=3`
     except ConfigError as exc:
         raise ConfigError(f"{where('task')}: {exc}") from None
     kept = normalise(values)

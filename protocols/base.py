@@ -138,7 +138,7 @@ class Protocol(abc.ABC):
         [thought] = yield [Request(role="judge", messages=prompt, sampling=sampling)]
         reasoning = _ANSWER_LINE.split(thought.text, maxsplit=1)[0].strip()
         choice = Request(role="judge", kind="choice", options=JUDGE_OPTIONS, sampling=Sampling(max_tokens=1),
-                         messages=(*prompt, Message("assistant", f"{reasoning}\n\nAnswer:".lstrip())))
+                         messages=(*prompt, Message("assistant", prompts.inert(f"{reasoning}\n\nAnswer:".lstrip()))))
         [reply] = yield [choice]
         return decision_from(reply), Turn("judge", self.rounds, reasoning, raw=thought.text, meta={"kind": "reasoning"})
 

@@ -16,7 +16,9 @@ the same name when the file has one:
 Example: `oversight run debate --task file:items.csv --fields question=prompt,correct=good,incorrect=bad`.
 Ids: `<file stem>/test/<index>` (0-based row). The family shown is `extractive` when a context
 column is used, `multimodal` with images, else `closed`. Every row is checked: a missing or empty
-cell, an index other than 0/1, two equal answers or a missing image names the file and line.
+cell, an index other than 0/1, two equal answers, a missing image or a relative image path leading
+outside the data file's folder (`../`, a symlink out) names the file and line; absolute paths are
+taken as written.
 """
 
 from __future__ import annotations
@@ -162,10 +164,17 @@ class CustomTask(Task):
             listed = _cell_list(d.get(cols["images"]), split_on=";")
             for ref in listed if listed is not None else [d.get(cols["images"])]:
                 ref = _text(ref)
-                path = ref if ref.startswith(("data:", "http://", "https://")) else str((base / ref).resolve())
-                if path == str((base / ref).resolve()) and not Path(path).is_file():
+                if ref.startswith(("data:", "http://", "https://")):
+                    images.append(ref)
+                    continue
+                path = (base / ref).resolve()
+                if not Path(ref).is_absolute() and not path.is_relative_to(base.resolve()):  # `../`, symlinks out
+                    raise DataError(f"{where}: image {ref!r} resolves to {path}, outside the data file's folder "
+                                    f"{base.resolve()}; keep images in that folder (or below it) and give "
+                                    "paths relative to it")
+                if not path.is_file():
                     raise DataError(f"{where}: image {ref!r} not found at {path}")
-                images.append(path)
+                images.append(str(path))
         return {"question": question, "correct": correct, "incorrect": wrong, "context": context or None,
                 "images": tuple(images), "source_id": d.get(cols["id"]) if "id" in cols else None}
 

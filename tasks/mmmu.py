@@ -69,7 +69,8 @@ def png_data_url(image: Any) -> str:
 
 
 def image_refs(data: dict[str, Any], base: Path | None, where: str) -> tuple[str, ...]:
-    """The item's images in `<image N>` order; local paths resolved against `base` and checked to exist."""
+    """The item's images in `<image N>` order; local paths resolved against `base` and checked to exist and
+    relative ones to stay inside `base` (no `../` or symlink out of the data folder)."""
     numbered = sorted((int(m.group(1)), v) for k, v in data.items()
                       if (m := _IMAGE_KEY.match(k)) and v not in (None, ""))
     if [n for n, _ in numbered] != list(range(1, len(numbered) + 1)):
@@ -79,6 +80,10 @@ def image_refs(data: dict[str, Any], base: Path | None, where: str) -> tuple[str
     for n, value in numbered:
         if isinstance(value, str):
             path = (base / value) if base is not None and not Path(value).is_absolute() else Path(value)
+            escapes = base is not None and not Path(value).is_absolute() and not path.resolve().is_relative_to(base.resolve())
+            if escapes:  # `../` or a symlink out of the folder; absolute paths are the file author's explicit choice
+                raise DataError(f"{where}: image_{n} {value!r} resolves to {path.resolve()}, outside the data "
+                                f"folder {base.resolve()}; keep images in that folder and give paths relative to it")
             if not path.is_file():
                 raise DataError(f"{where}: image_{n} {value!r} not found at {path}")
             refs.append(str(path.resolve()))
