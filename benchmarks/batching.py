@@ -5,16 +5,19 @@ request (debater A, then debater B, then the judge), question after question. Th
 same episodes together, one batched call per model per round. Both answer identical prompts with
 greedy decoding, so the work is the same; the ratio is the harness's batching gain.
 
-    python -m benchmarks.batching --sizes 8 32 128 --backend vllm --max-tokens 32
+The default uses SmolLM2-135M as judge and debaters (vLLM), so 128 questions one at a time fit in
+a few minutes on a 2-core CPU; `--debater embedded:qwen2.5-coder-0.5b` gives the usual agent.
+
+    python -m benchmarks.batching                                  # 8, 32, 128 questions, 1 round, 32 tokens
+    python -m benchmarks.batching --sizes 8 32 --backend hf --debater embedded:qwen2.5-coder-0.5b
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
+from benchmarks.common import SMOLLM2, close_models, load_models, machine_line, taps, timed
 from oversight.engine import Engine
-from oversight.models import load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.types import Transcript
 from protocols.base import Episode
@@ -42,33 +45,46 @@ def run_serial(models: dict[str, Backend], episodes: list[Episode]) -> list[Tran
     return finished
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 128])
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--judge", default="embedded:smollm2-135m")
-    parser.add_argument("--debater", default="embedded:qwen2.5-coder-0.5b")
+    parser.add_argument("--backend", default="vllm")
+    parser.add_argument("--judge", default=SMOLLM2)
+    parser.add_argument("--debater", default=SMOLLM2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=32)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    start = time.perf_counter()
-    models = {"judge": load_backend(parse_model_spec(args.judge, args.backend)),
-              "debater": load_backend(parse_model_spec(args.debater, args.backend))}
-    print(f"models loaded in {time.perf_counter() - start:.1f}s ({args.backend} backend)")
+    models = load_models(args.judge, args.debater, args.backend)
+    print(machine_line())
+    print(f"one debate of {args.rounds} round(s), {args.max_tokens}-token turns, greedy; serial and batched "
+          "answer the same prompts")
     protocol = Debate(rounds=args.rounds, max_tokens=args.max_tokens)
-    print(f"{'questions':>9} {'serial s':>9} {'batched s':>10} {'speedup':>8} {'same verdicts':>14}")
+    warm_up = load_questions("math", limit=1, seed=1)
+    Engine(models).run((q.id, protocol.run(q)) for q in warm_up)  # first calls allocate; time no arm with them
+    engines = taps(models, record=False) if args.backend == "vllm" else []  # token counts come from vLLM
+
+    def fresh() -> None:
+        for engine in engines:
+            engine.reset()  # each arm starts with an empty prefix cache and zero counts
+
+    print(f"{'questions':>9} {'serial s':>9} {'batched s':>10} {'speedup':>8} {'same verdicts':>14} "
+          f"{'prefilled tok':>13} {'generated tok':>13}")
     for size in args.sizes:
         questions = load_questions("math", limit=size, seed=0)
-        t0 = time.perf_counter()
-        serial = run_serial(models, [protocol.run(q) for q in questions])
-        t1 = time.perf_counter()
-        batched = Engine(models).run((q.id, protocol.run(q)) for q in questions)
-        t2 = time.perf_counter()
+        fresh()
+        with timed() as serial_s:
+            serial = run_serial(models, [protocol.run(q) for q in questions])
+        prefilled = sum(e.stats.prefill_tokens for e in engines)
+        generated = sum(e.stats.completion_tokens for e in engines)
+        fresh()
+        with timed() as batched_s:
+            batched = Engine(models).run((q.id, protocol.run(q)) for q in questions)
         same = sum(s.decision.verdict == batched[s.question.id].decision.verdict for s in serial)
-        print(f"{size:>9} {t1 - t0:>9.1f} {t2 - t1:>10.1f} {(t1 - t0) / (t2 - t1):>7.1f}x {same:>9}/{size}")
-    for backend in {id(b): b for b in models.values()}.values():
-        backend.close()
+        print(f"{size:>9} {serial_s[0]:>9.1f} {batched_s[0]:>10.1f} {serial_s[0] / batched_s[0]:>7.1f}x "
+              f"{same:>9}/{size} {prefilled:>13} {generated:>13}")
+    print(machine_line())
+    close_models(models)
 
 
 if __name__ == "__main__":

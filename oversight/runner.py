@@ -221,7 +221,7 @@ def run_experiment(config: RunConfig, console: Console | None = None,
                           console=console, disable=not console.is_terminal) as bar:
                 task = bar.add_task(f"{config.protocol} on {config.task}", total=len(run.todo))
                 engine.progress = lambda: bar.advance(task)
-                engine.run(run.todo, on_finish=run.recorder(store))
+                engine.run(run.todo, on_finish=run.recorder(store), keep=False)  # transcripts stream to disk
     except BaseException:
         answered = run.response_cache.summary().entries if run.response_cache is not None else 0
         run.close_cache()
