@@ -181,6 +181,9 @@ def read_yaml_mapping(path: str | Path, what: str = "config file") -> dict[str, 
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values (e.g. 'protocol: debate'), "
                           f"got a {type(data).__name__}")
+    bad = [key for key in data if not isinstance(key, str)]
+    if bad:
+        raise ConfigError(f"{path}: every key must be a name (e.g. 'protocol: debate'), got {bad[0]!r}")
     return data
 
 

@@ -209,7 +209,7 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     if owned:
         models = load_models(run.specs, console, config)
     loading = time.perf_counter() - start
-    created = not run.path.exists()
+    made = [p for p in (run.path, run.path.parent) if not p.exists()]  # folders this run creates
     store: RunStore | None = None
     try:
         store = run.open()
@@ -225,11 +225,13 @@ def run_experiment(config: RunConfig, console: Console | None = None,
     except BaseException:
         answered = run.response_cache.summary().entries if run.response_cache is not None else 0
         run.close_cache()
-        if created and store is not None and not store.done_keys() and not answered:
+        if run.path in made and store is not None and not store.done_keys() and not answered:
             # Nothing was finished or answered (dead server, model without a chat template, Ctrl-C during
             # the first call): leave no half-made folder behind.
             store.close()
             shutil.rmtree(run.path, ignore_errors=True)
+            if run.path.parent in made and not any(run.path.parent.iterdir()):
+                run.path.parent.rmdir()
         raise
     finally:
         run.close_cache()

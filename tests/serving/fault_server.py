@@ -88,7 +88,9 @@ class FaultServer:
     def _next_action(self, body: dict[str, Any]) -> str:
         with self._lock:
             self.requests.append(body)
-            if self.die_after is not None and len(self.answered) >= self.die_after:
+            # Counted at admission, not at reply: concurrent requests must not slip past the death.
+            admitted = sum(1 for _, a in self.events if a == "ok")
+            if self.die_after is not None and admitted >= self.die_after:
                 action = "drop"
             else:
                 action = self.schedule.pop(0) if self.schedule else self.default
