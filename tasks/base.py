@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import abc
 import csv
+import gzip
 import io
 import json
 import os
@@ -215,11 +216,14 @@ def load_records(info: TaskInfo, path: Path | None, split: str) -> list[Record]:
 
 
 def read_jsonl(path: Path) -> list[Record]:
-    """Every non-blank line of a JSON Lines file as a Record; any bad line -> DataError with its number."""
+    """Every non-blank line of a JSON Lines file (gzip-compressed when named `*.gz`) as a Record; any bad
+    line -> DataError with its number."""
     try:
         raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from e
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -31,8 +31,6 @@ Loading needs execution, so it is opt-in:
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import zlib
 from collections.abc import Sequence
@@ -156,34 +154,11 @@ def mbpp_problem(record: Record) -> Problem:
                    prefix=f"{setup}\n" if setup.strip() else "", tests="\n".join(tests))
 
 
-def read_jsonl_gz(path: Path) -> list[Record]:
-    """Records of a JSONL file, gzip-compressed when its name ends in `.gz`; bad input -> DataError."""
-    if path.suffix != ".gz":
-        return read_jsonl(path)
-    try:
-        text = gzip.decompress(path.read_bytes()).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a readable gzipped UTF-8 file ({e}); expected gzipped JSON Lines "
-                        "(HumanEval.jsonl.gz)") from e
-    records: list[Record] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {lineno}: malformed JSON ({e.msg}); expected one JSON object per line") from e
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
-        records.append(Record(len(records), obj, f"{path}:{lineno}"))
-    return records
-
-
 class _CodeTask(Task):
     """Shared loading: a built file as is, or the raw dataset verified in the sandbox (opt-in)."""
 
     def raw_records(self, data: Path | None, split: str) -> list[Record]:
-        return read_jsonl_gz(data) if data is not None else load_hub_split(self.info, split)
+        return read_jsonl(data) if data is not None else load_hub_split(self.info, split)
 
     def problem(self, record: Record) -> Problem:
         raise NotImplementedError
