@@ -15,6 +15,7 @@ import pandas as pd
 from analysis.calibration import calibration_table, reliability_table
 from analysis.elo import ladder
 from analysis.metrics import accuracy_table, agent_split, compare, positional_bias
+from analysis.panels import panel_tables, plot_panel_size
 from analysis.plots import plot_accuracy, plot_accuracy_vs_elo, plot_calibration
 
 TITLES = {
@@ -26,6 +27,8 @@ TITLES = {
     "position": "Positional bias (mean chosen position, 1.5 = none) and order-swap consistency",
     "calibration": "Calibration of the judge's probabilities",
     "elo": "Debater Elo from cross-play (scale 500, 95% bootstrap CI)",
+    "panel": "Judge panels by size: accuracy, calibration and variance across sub-panels, per aggregation",
+    "cascade": "Judge cascades: accuracy at each fraction deferred to the stronger judge (test split)",
 }
 
 
@@ -57,6 +60,9 @@ def summarize(results: pd.DataFrame, n_boot: int = 2000, n_resamples: int = 10_0
     tables["calibration"] = calibration_table(results, by=("protocol", "judge"))
     if has_cross_play(results):
         tables["elo"] = ladder(results, seed=seed)
+    panels = panel_tables(results, seed=seed)
+    if not panels.empty:
+        tables["panel"] = panels
     return tables
 
 
@@ -110,6 +116,11 @@ def write_figures(results: pd.DataFrame, out: str | Path, tables: dict[str, pd.D
         elo = ladder(results, seed=seed)
     if elo is not None and not elo.empty:
         figures["accuracy_vs_elo"] = plot_accuracy_vs_elo(elo, out / "accuracy_vs_elo")
+    panels = tables.get("panel")
+    if panels is None:
+        panels = panel_tables(results, seed=seed)
+    if not panels.empty:
+        figures["panel_size"] = plot_panel_size(panels, out / "panel_size")
     return figures
 
 

@@ -52,6 +52,13 @@ JudgeCot = Annotated[bool, typer.Option("--judge-cot/--no-judge-cot", help="Judg
 Quotes = Annotated[bool, typer.Option("--quotes/--no-quotes", help="Verify agents' <quote>s against the article.",
                                       rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
+JudgePanel = Annotated[Optional[list[str]], typer.Option(
+    "--judge", help="Judge model spec, backend:model; repeat it for a judge panel (member options ?prompt=TEMPLATE, "
+    "?seed=N). Default: the embedded weak judge.", rich_help_panel="Models")]
+PanelAggregate = Annotated[str, typer.Option(help="Judge panel aggregation: majority | mean | logmean.",
+                                             rich_help_panel="Models")]
+JudgeTemperature = Annotated[float, typer.Option(help="Sampling temperature of the judge's reasoning (--judge-cot).",
+                                                 rich_help_panel="Protocol")]
 Debater = Annotated[str, typer.Option(help="Debater model spec, backend:model.", rich_help_panel="Models")]
 Consultant = Annotated[Optional[str], typer.Option(help="Consultant model spec (default: the debater model).",
                                                    rich_help_panel="Models")]
@@ -108,7 +115,9 @@ def run(
     order: Order = _default("order"), rounds: Rounds = _default("rounds"), turns: Turns = _default("turns"),
     word_limit: WordLimit = _default("word_limit"), best_of_n: BestOfN = _default("best_of_n"),
     bon_scorer: BonScorer = _default("bon_scorer"), retries: Retries = _default("retries"),
-    judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"), judge: Judge = _default("judge"),
+    judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"), judge: JudgePanel = None,
+    panel_aggregate: PanelAggregate = _default("panel_aggregate"),
+    judge_temperature: JudgeTemperature = _default("judge_temperature"),
     debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
     max_tokens: MaxTokens = _default("max_tokens"), temperature: Temperature = _default("temperature"),
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
@@ -133,7 +142,8 @@ def run(
         raise ConfigError("give a PROTOCOL (see `oversight protocols`), or --config FILE naming one")
     config = config_from_file(config_file, **_given(ctx, {"fields": parse_fields})) if config_file else \
         make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
-                         rounds=rounds, turns=turns, word_limit=word_limit, judge=judge, debater=debater,
+                         rounds=rounds, turns=turns, word_limit=word_limit, judge=judge or _default("judge"),
+                         panel_aggregate=panel_aggregate, judge_temperature=judge_temperature, debater=debater,
                          consultant=consultant, backend=backend, max_tokens=max_tokens, temperature=temperature,
                          best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot, quotes=quotes,
                          out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
@@ -316,19 +326,31 @@ def analyze(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write figures (PNG + SVG).")] = True,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per confidence interval.", min=100)] = 2000,
 ) -> None:
-    """Print judge accuracy (95% CIs), protocol tests, consultancy split, position bias, calibration and Elo."""
+    """Print judge accuracy (95% CIs), protocol tests, consultancy split, position bias, calibration, Elo, judge
+    panels by size and judge cascades' accuracy-deferral curves."""
+    import pandas as pd
+
     from analysis.load import load_runs
     from pathlib import Path
 
     from analysis.summary import default_out, print_tables, summarize, write_figures, write_tables
 
+    from analysis.cascade import curve_table, load_cascade_curves, plot_cascade
+    from analysis.load import find_runs
+
     results = load_runs(runs)
     tables = summarize(results, n_boot=n_boot)
+    curves = load_cascade_curves(find_runs(runs))
+    if not curves.empty:  # `oversight cascade --curve` results saved in the run folders
+        tables["cascade"] = pd.concat([curve_table(c).assign(run=r, cascade=k).iloc[:, [-2, -1, *range(5)]]
+                                       for (r, k), c in curves.groupby(["run", "cascade"], sort=False)])
     print_tables(tables, out)
     folder = Path(out_dir) if out_dir else default_out(runs, "analysis")
     write_tables(tables, folder)
     if plots:
         write_figures(results, folder, tables, n_boot=n_boot)
+        for (run, name), rows in ([] if curves.empty else curves.groupby(["run", "cascade"], sort=False)):
+            plot_cascade(rows, folder / f"cascade-{run}-{name}".replace(".", "_"))
     out.print(f"\n{len(results)} episodes from {results['run'].nunique()} run(s); tables and figures in {folder}")
 
 
@@ -492,6 +514,66 @@ def judge(
     from oversight.rejudge import rejudge
 
     print_summary(rejudge(run_dir, judge_spec, backend=backend, console=err), out)
+
+
+@app.command()
+def cascade(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN", help="Run folder holding transcripts.jsonl.")],
+    judges: Annotated[list[str], typer.Option("--judge", help="Judge model specs, cheapest first; repeat the option "
+                                              "(at least two).", rich_help_panel="Models")],
+    rule: Annotated[str, typer.Option(help="Deferral rule: confidence (max probability below --threshold) | entropy "
+                                      "(answer-token entropy above --threshold, nats) | learned (logistic "
+                                      "regression fitted on the calibration split).")] = "confidence",
+    threshold: Annotated[Optional[float], typer.Option(help="The rule's threshold (see --rule).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Fraction of episodes to defer, instead of a threshold "
+                                                    "(set on the calibration split). Default 0.3 when no "
+                                                    "--threshold is given.")] = None,
+    target: Annotated[str, typer.Option(help="Learned rule's target: error (cheap judge wrong) | gain (cheap "
+                                        "wrong and next right; judges the calibration split twice).")] = "error",
+    calibration: Annotated[float, typer.Option(help="Fraction of questions in the calibration split.")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration split.")] = 0,
+    curve: Annotated[bool, typer.Option("--curve", help="Judge every episode with every judge and write the "
+                                        "accuracy-deferral curves of every rule and the oracle (curve.csv, "
+                                        "cascade.png).")] = False,
+    name: Annotated[Optional[str], typer.Option(help="Folder name under RUN/cascades/.")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Backend for specs without one (default: the run's).",
+                                                   rich_help_panel="Models")] = None,
+) -> None:
+    """Judge a run's saved transcripts with a cascade: the cheap judge first, the next only where the rule defers."""
+    from oversight.cascade import run_cascade
+    from oversight.deferral import DeferralRule
+
+    chosen = DeferralRule(rule, threshold=threshold, budget=budget if budget is not None or threshold is not None
+                          else 0.3, target=target)  # type: ignore[arg-type]
+    report = run_cascade(run_dir, judges, chosen, calibration=calibration, seed=seed, all_stages=curve, name=name,
+                         backend=backend, console=err)
+    s = report.summary
+    out.print(f"Cascade {' -> '.join(judges)} on {run_dir}: {s['episodes']} episodes, "
+              f"{s['deferred_fraction']:.1%} deferred past the first judge")
+    for stage in s["stages"]:
+        out.print(f"  {stage['judge']}: {stage['episodes']} episodes judged ({stage['judged_now']} new), "
+                  f"{stage['prompt_tokens']:,} prompt tokens")
+    test = f", {s['accuracy_test']:.3f} on the {s['test_episodes']} test-split episodes" \
+        if s["calibration_fraction"] and s["accuracy_test"] is not None else ""
+    out.print(f"accuracy {s['accuracy']:.3f}{test}; results: {report.path / 'cascade.parquet'}")
+    if curve:
+        from analysis.cascade import cascade_curves, curve_table, plot_cascade
+        from analysis.summary import format_table
+
+        cheap, strong = report.stages[0], report.stages[1]
+        split = report.results.set_index("episode")["split"]
+        if (split == "test").sum() == len(split):  # no calibration split yet: make one for the learned curve
+            from oversight.deferral import calibration_questions
+
+            cal = calibration_questions(cheap["question_id"], calibration, seed)
+            split = split.where(~cheap["question_id"].astype(str).isin(cal).reindex(split.index), "calibration")
+        curves = cascade_curves(cheap, strong, report.features, split)
+        curves.to_csv(report.path / "curve.csv", index=False)
+        table = curve_table(curves)
+        table.to_csv(report.path / "curve_table.csv", index=False)
+        plot_cascade(curves, report.path / "cascade", labels=judges[:2])
+        out.print(format_table(table).to_string(index=False))
+        out.print(f"curves: {report.path / 'curve.csv'}, figure: {report.path / 'cascade.png'}")
 
 
 @app.command()

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from oversight.errors import ConfigError
 
+# Fields that change nothing at their default and came after run ids existed: left out of the id then,
+# so runs that do not use them keep their folder (and resume).
+_ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0}
 # Fields that do not change what a run computes; they are left out of the run id.
 _NOT_IDENTITY = ("out", "name", "allow_code_exec")
 # Serving settings: where and how models run, not what they compute (a resumed run may change them).
@@ -39,8 +42,12 @@ class RunConfig(BaseModel):
     """Debate turns: both debaters at once each round, or B after seeing A's argument of the round."""
     order: Literal["random", "both", "fixed"] = "random"
     """Answer order: random per question, both orders (every question twice), or as loaded."""
-    judge: str = "embedded:smollm2-135m"
-    """Judge model spec, `backend:model` (the weak judge by default)."""
+    judge: str | list[str] = "embedded:smollm2-135m"
+    """Judge model spec, `backend:model` (the weak judge by default); a list of specs is a judge panel."""
+    panel_aggregate: Literal["majority", "mean", "logmean"] = "mean"
+    """How a judge panel's decisions combine: majority vote, mean probability, or normalised geometric mean."""
+    judge_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    """Sampling temperature of the judge's reasoning (`judge_cot`); > 0 lets panel members differ by `?seed=`."""
     debater: str = "embedded:qwen2.5-coder-0.5b"
     """Agent model spec for both debaters (the stronger agent by default)."""
     consultant: str | None = None
@@ -109,8 +116,26 @@ class RunConfig(BaseModel):
             raise ValueError(f"word_limits must be >= 1, got {self.word_limits}")
         return self
 
+    @field_validator("judge")
+    @classmethod
+    def _judge_panel(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("a judge panel needs at least one judge spec")
+            return value[0] if len(value) == 1 else value
+        return value
+
+    @property
+    def panel(self) -> tuple[str, ...]:
+        """The judge specs: one for a single judge, several for a panel."""
+        return (self.judge,) if isinstance(self.judge, str) else tuple(self.judge)
+
     def identity(self) -> dict[str, Any]:
-        return self.model_dump(exclude=set(_NOT_IDENTITY + _SERVING))
+        identity = self.model_dump(exclude=set(_NOT_IDENTITY + _SERVING))
+        for key, default in _ID_WHEN_SET.items():
+            if identity[key] == default:
+                del identity[key]
+        return identity
 
     @property
     def run_id(self) -> str:

@@ -46,6 +46,11 @@ def _sections(name: str) -> tuple[tuple[str, jinja2.Template], ...]:
     return tuple((role, _ENV.from_string(body.strip("\n"))) for role, body in zip(parts[1::2], parts[2::2]))
 
 
+def require(name: str) -> None:
+    """Raise the ConfigError of `render` now if template `name` is missing or malformed."""
+    _sections(name)
+
+
 def inert(text: str) -> str:
     """`text` with every chat-control string broken by a zero-width space, so no tokenizer reads it as a
     special token (`<|im_end|>` becomes `<`, U+200B, `|im_end|>`); other text is unchanged."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,32 @@ def _saved_reply(request: Request, judge_turns: deque[Turn], agent_probs: Any) -
                     "re-judging needs the transcript this protocol wrote")
 
 
+def prompt_counter(backend: Backend) -> Callable[[Request], int]:
+    """Prompt tokens of a request under `backend`'s own tokenizer (whitespace words where it has none)."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is not None:
+        from oversight.models.choice import encode_prompt
+
+        return lambda request: len(encode_prompt(tokenizer, request.messages))
+    return lambda request: sum(len(m.content.split()) for m in request.messages)
+
+
+def metered(episode: Any, count: Callable[[Request], int], totals: dict[str, int], key: str) -> Any:
+    """`episode`, adding the prompt size of every request it makes to `totals[key]`."""
+    totals[key] = 0
+    try:
+        step = next(episode)
+        while True:
+            totals[key] += sum(count(request) for request in step)
+            step = episode.send((yield step))
+    except StopIteration as stop:
+        return stop.value
+
+
 def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Console | None = None,
-            models: dict[str, Backend] | None = None) -> RunReport:
-    """Judge every saved episode of `run` with `judge`; `models={"judge": b}` passes a loaded backend."""
+            models: dict[str, Backend] | None = None, keys: Collection[str] | None = None) -> RunReport:
+    """Judge the saved episodes of `run` (all, or those in `keys`) with `judge`; `models={"judge": b}` passes a
+    loaded backend. Each results row also records `judge_prompt_tokens`, the prompt tokens this judge read."""
     import time
 
     import protocols  # noqa: F401  (registers protocols)
@@ -130,6 +154,13 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     existing = RunStore(path)
     existing.check(config.identity())
     done = existing.done_keys()
+    if keys is not None:
+        unknown = set(keys) - {r["key"] for r in records}
+        if unknown:
+            raise DataError(f"{folder} has no finished episode {sorted(unknown)[0]!r} to judge "
+                            f"({len(unknown)} unknown key(s))")
+        wanted = set(keys)
+        records = [r for r in records if r["key"] in wanted]
     todo = [(r["key"], Transcript.from_dict(r["transcript"])) for r in records if r["key"] not in done]
     if todo and models is None:
         console.print(f"[dim]loading judge {spec} ...[/dim]")
@@ -140,9 +171,13 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     store = RunStore.open(path, resolved, config.identity())
     store.repair()
     protocol = protocol_cls(protocol_options(config))
-    episodes = [(key, replay(protocol_cls, config, variant_of(key), saved)) for key, saved in todo]
+    tokens: dict[str, int] = {}
+    count = prompt_counter(models["judge"]) if models else (lambda request: 0)
+    episodes = [(key, metered(replay(protocol_cls, config, variant_of(key), saved), count, tokens, key))
+                for key, saved in todo]
     engine = Engine(models or {})
-    engine.run(episodes, on_finish=lambda key, t: store.append(key, t, result_row(config, key, t, specs, protocol)))
+    engine.run(episodes, on_finish=lambda key, t: store.append(
+        key, t, {**result_row(config, key, t, specs, protocol), "judge_prompt_tokens": tokens.pop(key)}))
     results = store.write_results()
     return RunReport(path=path, results=results, episodes_run=len(todo), episodes_skipped=len(records) - len(todo),
                      seconds_total=time.perf_counter() - start, seconds_loading=loading,

@@ -25,7 +25,8 @@ from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
 from oversight.store import RunStore, check_unlocked
-from oversight.types import Question, Transcript
+from oversight.panel import panel_members
+from oversight.types import JudgeDecision, Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
 from tasks.base import load_questions
 from tasks.framing import apply_order
@@ -52,17 +53,23 @@ def episode_key(question: Question, variant: str = "") -> str:
 def role_specs(config: RunConfig, roles: tuple[str, ...]) -> dict[str, ModelSpec]:
     """Model spec per role family used by the protocol (`debater_a` -> `debater`), plus per-role overrides
     (`debater_a`, `debater_b`); a family whose every role is overridden is left out, so it loads nothing."""
-    by_family = {"judge": config.judge, "debater": config.debater, "consultant": config.consultant or config.debater}
+    by_family = {"debater": config.debater, "consultant": config.consultant or config.debater}
     by_role = {role: spec for role, spec in (("debater_a", config.debater_a), ("debater_b", config.debater_b))
                if spec and role in roles}
     specs = {family: parse_model_spec(by_family[family], config.backend)
              for family in dict.fromkeys(role.split("_")[0] for role in roles)
-             if not all(r in by_role for r in roles if r.split("_")[0] == family)}
+             if family != "judge" and not all(r in by_role for r in roles if r.split("_")[0] == family)}
+    if "judge" in roles:  # one spec per panel member (`judge`, `judge_2`, ...)
+        specs = {**{member.role: spec for spec, member in panel_members(config.panel, config.backend)}, **specs}
     return {**specs, **{role: parse_model_spec(spec, config.backend) for role, spec in by_role.items()}}
 
 
 def protocol_options(config: RunConfig) -> ProtocolOptions:
+    members = tuple(member for _, member in panel_members(config.panel, config.backend))
+    single = len(members) == 1 and members[0].template is None and not members[0].seed
     return ProtocolOptions(
+        panel=() if single else members, panel_aggregate=config.panel_aggregate,
+        judge_temperature=config.judge_temperature,
         rounds=config.rounds, turns=config.turns, word_limit=config.word_limit, word_limits=dict(config.word_limits),
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed, best_of_n=config.best_of_n,
         bon_scorer=config.bon_scorer, retries=config.retries, judge_cot=config.judge_cot, quotes=config.quotes)
@@ -84,14 +91,31 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     return {
         "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
         "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
-        "judge": str(specs["judge"]), "debater": debater_column(specs),
+        "judge": judge_column(config, specs), "debater": debater_column(specs),
         "consultant": str(specs["consultant"]) if "consultant" in specs else None,
         "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
         "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
         "p_correct": p_correct, "verdict": d.verdict, "correct": transcript.correct, "invalid": d.invalid,
         "judge_mass": d.mass, "best_of_n": config.best_of_n,
         **(protocol.columns(transcript) if protocol is not None else {}),
+        **(panel_columns(d, q.correct_index) if d.members else {}),
     }
+
+
+def judge_column(config: RunConfig, specs: dict[str, ModelSpec]) -> str:
+    """The judge's spec; a panel reads `panel-mean(spec, spec?prompt=..., ...)`."""
+    if isinstance(config.judge, str) and protocol_options(config).panel == ():
+        return str(specs["judge"])
+    return f"panel-{config.panel_aggregate}({', '.join(config.panel)})"
+
+
+def panel_columns(decision: JudgeDecision, correct_index: int) -> dict[str, Any]:
+    """A panel's per-member verdicts (JSON lists in panel order; null where a member was invalid)."""
+    members = decision.members
+    return {"panel_size": len(members),
+            "member_p_correct": json.dumps([None if m.invalid else m.probs[correct_index] for m in members]),
+            "member_verdicts": json.dumps([m.verdict for m in members]),
+            "member_invalid": json.dumps([m.invalid for m in members])}
 
 
 def load_models(specs: dict[str, ModelSpec], console: Console, config: RunConfig | None = None) -> dict[str, Backend]:

@@ -177,9 +177,19 @@ class JudgeDecision:
     """Index the judge chose (argmax), None when invalid."""
     invalid: bool = False
     mass: float | None = None
+    members: tuple[JudgeDecision, ...] = ()
+    """A judge panel's per-member decisions (in panel order); this decision is their aggregate."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not self.members:
+            del out["members"]  # single judges keep the transcript format they always had
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JudgeDecision:
+        return cls(**{**d, "probs": tuple(d["probs"]),
+                      "members": tuple(cls.from_dict(m) for m in d.get("members", ()))})
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +220,11 @@ class Transcript:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Transcript:
-        dec = d["decision"]
         return cls(
             protocol=d["protocol"],
             question=Question.from_dict(d["question"]),
             turns=tuple(Turn(**t) for t in d["turns"]),
-            decision=JudgeDecision(**{**dec, "probs": tuple(dec["probs"])}),
+            decision=JudgeDecision.from_dict(d["decision"]),
             assignment=dict(d.get("assignment", {})),
             meta=d.get("meta", {}),
         )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from oversight import prompts
+from oversight.panel import PanelMember, aggregate
 from oversight.types import JudgeDecision, Message, Question, Reply, Request, Sampling, Transcript, Turn
 from protocols.quotes import QuoteVerifier
 
@@ -65,6 +66,12 @@ class ProtocolOptions:
     judge_cot: bool = False
     """The judge writes its reasoning before the decision (the study found it did not help)."""
     judge_cot_tokens: int = 256
+    judge_temperature: float = 0.0
+    """Sampling temperature of the judge's reasoning (`judge_cot`); > 0 lets panel members differ by seed."""
+    panel: tuple[PanelMember, ...] = ()
+    """Judge panel members (oversight/panel.py); empty: one judge, role `judge`."""
+    panel_aggregate: str = "mean"
+    """How a panel's member decisions combine: `majority`, `mean` or `logmean`."""
     quotes: bool = True
     """Verify `<quote>`s against the article on tasks with one."""
 
@@ -117,30 +124,47 @@ class Protocol(abc.ABC):
 
     # ----------------------------------------------------------------------------------- judge
 
-    def judge_request(self, template: str, question: Question, **variables: object) -> Request:
+    def judge_request(self, template: str, question: Question, role: str = "judge", **variables: object) -> Request:
         messages = self.render(template, question, cot=False, **variables)
-        return Request(role="judge", messages=messages, kind="choice", options=JUDGE_OPTIONS,
+        return Request(role=role, messages=messages, kind="choice", options=JUDGE_OPTIONS,
                        sampling=Sampling(max_tokens=1))
 
     def decide(self, template: str, question: Question, **variables: object) -> Steps:
-        """The judge's decision, and its reasoning Turn when `judge_cot` is on (else None).
+        """The judge's decision, and the judge's reasoning Turns (none unless `judge_cot` is on).
 
         With chain of thought the judge first generates from the same prompt (asked to reason, then
         answer); its reasoning up to any "Answer:" it wrote goes into the assistant message, and the
-        decision is read from the label probabilities after a fresh "Answer:".
+        decision is read from the label probabilities after a fresh "Answer:". A panel asks every member
+        in the same step (each with its own template and seed) and aggregates their decisions.
         """
+        panel = self.options.panel
+        members = panel or (PanelMember("judge"),)
         if not self.options.judge_cot:
-            [reply] = yield [self.judge_request(template, question, **variables)]
-            return decision_from(reply), None
-        messages = self.render(template, question, cot=True, **variables)
-        prompt = messages[:-1] if messages[-1].role == "assistant" else messages
-        sampling = Sampling(max_tokens=self.options.judge_cot_tokens, seed=self.options.seed)
-        [thought] = yield [Request(role="judge", messages=prompt, sampling=sampling)]
-        reasoning = _ANSWER_LINE.split(thought.text, maxsplit=1)[0].strip()
-        choice = Request(role="judge", kind="choice", options=JUDGE_OPTIONS, sampling=Sampling(max_tokens=1),
-                         messages=(*prompt, Message("assistant", prompts.inert(f"{reasoning}\n\nAnswer:".lstrip()))))
-        [reply] = yield [choice]
-        return decision_from(reply), Turn("judge", self.rounds, reasoning, raw=thought.text, meta={"kind": "reasoning"})
+            replies = yield [self.judge_request(m.template or template, question, role=m.role, **variables)
+                             for m in members]
+            decisions, reasoning = [decision_from(r) for r in replies], ()
+        else:
+            asks = []
+            for m in members:
+                messages = self.render(m.template or template, question, cot=True, **variables)
+                asks.append(messages[:-1] if messages[-1].role == "assistant" else messages)
+            thoughts = yield [Request(role=m.role, messages=prompt, sampling=self._reasoning_sampling(m))
+                              for m, prompt in zip(members, asks)]
+            texts = [_ANSWER_LINE.split(t.text, maxsplit=1)[0].strip() for t in thoughts]
+            replies = yield [
+                Request(role=m.role, kind="choice", options=JUDGE_OPTIONS, sampling=Sampling(max_tokens=1),
+                        messages=(*prompt, Message("assistant", prompts.inert(f"{text}\n\nAnswer:".lstrip()))))
+                for m, prompt, text in zip(members, asks, texts)]
+            decisions = [decision_from(r) for r in replies]
+            reasoning = tuple(
+                Turn("judge", self.rounds, text, raw=t.text, meta={"kind": "reasoning", **({"member": i} if panel else {})})
+                for i, (text, t) in enumerate(zip(texts, thoughts)))
+        decision = aggregate(decisions, self.options.panel_aggregate) if panel else decisions[0]
+        return decision, reasoning
+
+    def _reasoning_sampling(self, member: PanelMember) -> Sampling:
+        seed = self.options.seed if not member.seed else (self.options.seed or 0) + member.seed
+        return Sampling(max_tokens=self.options.judge_cot_tokens, temperature=self.options.judge_temperature, seed=seed)
 
     # ----------------------------------------------------------------------------------- agents
 

@@ -58,7 +58,7 @@ class Consultancy(Protocol):
                                   raw=asked.text))
         decision, reasoning = yield from self.decide("consultancy/judge", question, **shared, transcript=turns)
         return Transcript(protocol=self.name, question=question,
-                          turns=tuple(turns) + ((reasoning,) if reasoning else ()),
+                          turns=tuple(turns) + reasoning,
                           decision=decision, assignment={"consultant": side})
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:

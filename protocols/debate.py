@@ -42,7 +42,7 @@ class Debate(Protocol):
                 turns += yield from self.speak(question, speeches, round_)
         decision, reasoning = yield from self.decide("debate/judge", question, **self._judge_view(question, turns))
         return Transcript(protocol=self.name, question=question,
-                          turns=tuple(turns) + ((reasoning,) if reasoning else ()),
+                          turns=tuple(turns) + reasoning,
                           decision=decision, assignment={"debater_a": 0, "debater_b": 1})
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:

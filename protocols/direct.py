@@ -17,7 +17,7 @@ class DirectQA(Protocol):
 
     def run(self, question: Question) -> Episode:
         decision, reasoning = yield from self.decide(self.template, question)
-        return Transcript(protocol=self.name, question=question, turns=(reasoning,) if reasoning else (),
+        return Transcript(protocol=self.name, question=question, turns=reasoning,
                           decision=decision)
 
 

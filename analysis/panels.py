@@ -1,0 +1,120 @@
+"""Judge panels by size: accuracy, calibration and variance as members are added.
+
+From a panel run's per-member probabilities of the correct answer (`member_p_correct`), every
+aggregation of `oversight.panel` is recomputed for sub-panels of each size k = 1 .. K (all subsets,
+or `max_subsets` seeded ones when there are more), then averaged over the subsets:
+
+- `accuracy`: the sub-panel's verdict is correct (an invalid decision counts as wrong, as in runs);
+- `brier`, `ece`: calibration of the sub-panel's P(correct answer) (analysis.calibration);
+- `variance`: across sub-panels of the same size, the variance of P(correct answer) per episode,
+  averaged over episodes. An ensemble that averages out member noise drives it down with k.
+
+On two options an aggregation over P(correct) equals the one over both probabilities, so this is the
+same arithmetic as `oversight.panel.aggregate` (a test holds them together).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.calibration import brier_score, expected_calibration_error
+from analysis.plots import plt, save
+from oversight.panel import AGGREGATIONS
+
+_FLOOR = 1e-12
+
+
+def member_matrix(results: pd.DataFrame) -> np.ndarray:
+    """Episodes x members array of P(correct answer) from `member_p_correct` (NaN: invalid member)."""
+    rows = [[math.nan if v is None else float(v) for v in json.loads(cell)] for cell in results["member_p_correct"]]
+    return np.array(rows, dtype=float)
+
+
+def aggregate_p_correct(members: np.ndarray, how: str) -> np.ndarray:
+    """The P(correct answer) a panel reports per episode (rows): vote share, mean or normalised geometric
+    mean over the valid members; NaN where no member was valid."""
+    valid = ~np.isnan(members)
+    count = valid.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if how == "mean":
+            p = np.nansum(members, 1) / count
+        elif how == "logmean":
+            right = np.nansum(np.log(np.clip(members, _FLOOR, None)), 1) / count
+            wrong = np.nansum(np.log(np.clip(1 - members, _FLOOR, None)), 1) / count
+            p = 1.0 / (1.0 + np.exp(wrong - right))
+        elif how == "majority":
+            p = np.where(valid, members > 0.5, False).sum(1) / count
+        else:
+            raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
+    return np.where(count > 0, p, np.nan)
+
+
+def panel_verdicts(members: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """(P(correct answer) the panel reports, whether its verdict is correct) per episode.
+
+    A tied majority vote is decided by the mean probability; an exact tie there too (or no valid
+    member) is an invalid verdict, which counts as wrong.
+    """
+    p = aggregate_p_correct(members, how)
+    decider = np.where(p == 0.5, aggregate_p_correct(members, "mean"), p) if how == "majority" else p
+    return p, np.nan_to_num(decider, nan=0.5) > 0.5
+
+
+def panel_size_table(members: np.ndarray, max_subsets: int = 50, seed: int = 0) -> pd.DataFrame:
+    """One row per (aggregation, panel size): mean accuracy, Brier, ECE and variance over sub-panels."""
+    n_members = members.shape[1]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(1, n_members + 1):
+        subsets = list(itertools.combinations(range(n_members), k))
+        if len(subsets) > max_subsets:
+            subsets = [subsets[i] for i in sorted(rng.choice(len(subsets), max_subsets, replace=False))]
+        for how in AGGREGATIONS:
+            probs, accs, briers, eces = [], [], [], []
+            for subset in subsets:
+                p, right = panel_verdicts(members[:, list(subset)], how)
+                filled = np.nan_to_num(p, nan=0.5)
+                probs.append(filled)
+                accs.append(right.mean())
+                briers.append(brier_score(filled))
+                eces.append(expected_calibration_error(np.maximum(filled, 1 - filled), right))
+            stacked = np.vstack(probs)
+            rows.append({"aggregation": how, "panel_size": k, "subsets": len(subsets),
+                         "accuracy": float(np.mean(accs)), "brier": float(np.mean(briers)),
+                         "ece": float(np.nanmean(eces)) if not np.isnan(eces).all() else np.nan, "variance": float(stacked.var(0).mean())})
+    return pd.DataFrame(rows)
+
+
+def panel_tables(results: pd.DataFrame, max_subsets: int = 50, seed: int = 0) -> pd.DataFrame:
+    """`panel_size_table` of every panel judge in `results` (rows with `member_p_correct`)."""
+    if "member_p_correct" not in results:
+        return pd.DataFrame()
+    panels = results[results["member_p_correct"].notna()]
+    parts = []
+    for (protocol, judge), rows in panels.groupby(["protocol", "judge"]):
+        table = panel_size_table(member_matrix(rows), max_subsets=max_subsets, seed=seed)
+        table.insert(0, "judge", judge)
+        table.insert(0, "protocol", protocol)
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def plot_panel_size(table: pd.DataFrame, path: str | Path) -> list[Path]:
+    """Accuracy, Brier score and variance against panel size, one line per aggregation."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for (protocol, how), rows in table.groupby(["protocol", "aggregation"], sort=False):
+        for axis, column in zip(axes, ("accuracy", "brier", "variance")):
+            axis.plot(rows["panel_size"], rows[column], marker="o", label=f"{protocol}: {how}")
+    for axis, column in zip(axes, ("judge accuracy", "Brier score (lower is better)", "variance across panels")):
+        axis.set_xlabel("panel size")
+        axis.set_ylabel(column)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Judge panels by size")
+    return save(fig, path)
