@@ -8,6 +8,7 @@ before any model is loaded, so a typo costs seconds, not a model load.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -110,10 +111,12 @@ def judge_column(config: RunConfig, specs: dict[str, ModelSpec]) -> str:
 
 
 def panel_columns(decision: JudgeDecision, correct_index: int) -> dict[str, Any]:
-    """A panel's per-member verdicts (JSON lists in panel order; null where a member was invalid)."""
+    """A panel's per-member decisions (JSON lists in panel order; a probability is null only when the member
+    gave none, and `member_invalid` marks the members that abstained)."""
     members = decision.members
+    p_correct = [m.probs[correct_index] for m in members]
     return {"panel_size": len(members),
-            "member_p_correct": json.dumps([None if m.invalid else m.probs[correct_index] for m in members]),
+            "member_p_correct": json.dumps([p if math.isfinite(p) else None for p in p_correct]),
             "member_verdicts": json.dumps([m.verdict for m in members]),
             "member_invalid": json.dumps([m.invalid for m in members])}
 

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oversight.config import RunConfig, file_problems, key_path, read_yaml_mapping
 from oversight.errors import ConfigError, OversightError
 from oversight.models import parse_model_spec
+from oversight.panel import panel_members
 from oversight.registry import lookup
 
 AXES = tuple(name for name in RunConfig.model_fields if name not in ("out", "name"))
@@ -271,7 +272,10 @@ def make_cell(values: dict[str, Any], sources: dict[str, str], folder: Path, axe
         spec = getattr(config, key)
         if key in kept and spec is not None:
             try:
-                parse_model_spec(spec, config.backend)
+                if key == "judge":
+                    panel_members(config.panel, config.backend)  # a judge panel: every member
+                else:
+                    parse_model_spec(spec, config.backend)
             except OversightError as exc:
                 raise ConfigError(f"{where(key)}: {exc}") from None
     return Cell(config=config, axes={k: v for k, v in axes.items() if k in kept})

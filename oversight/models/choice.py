@@ -28,6 +28,10 @@ from oversight.errors import ConfigError
 from oversight.types import Message, Reply, Request
 
 
+LABEL_WORD = "Answer"
+"""The word before the label in the judge's reply format "Answer: <1|2>" (prompts/*/judge*.j2)."""
+
+
 @dataclass(frozen=True, slots=True)
 class OptionTokens:
     """How each option of a choice can start, as tokens.
@@ -44,6 +48,10 @@ class OptionTokens:
     direct: tuple[tuple[int, ...], ...]
     space: int | None = None
     after_space: tuple[tuple[int, ...], ...] = ()
+    echo: tuple[int, ...] = ()
+    """First tokens of the label word itself ("Answer", " Answer"): a judge prompted to reply "Answer: <1|2>"
+    and prefilled with "Answer:" may restate the word ("Answer: Answer 1", as Qwen2.5-0.5B does) before
+    its label, so such a top token says nothing about validity (`top_is_option` gives None)."""
 
     def queries(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
         """The next-token log-probs a backend must supply: (suffix appended to the prompt, token ids
@@ -111,7 +119,16 @@ def option_tokens(tokenizer: Any, options: Sequence[str]) -> OptionTokens:
                     )
                 owner[t] = label
     space = spaces.pop() if spaces else None
-    return OptionTokens(options, tuple(direct), space, tuple(after) if space is not None else ())
+    owned = {t for ids in (*direct, *after) for t in ids} | ({space} if space is not None else set())
+    echo = set()
+    for word in (LABEL_WORD, " " + LABEL_WORD):
+        try:
+            toks = tokenizer.encode(word, add_special_tokens=False)
+        except (ValueError, KeyError):  # a toy vocabulary without the word
+            continue
+        if toks and int(toks[0]) not in owned and not blank(int(toks[0])):
+            echo.add(int(toks[0]))
+    return OptionTokens(options, tuple(direct), space, tuple(after) if space is not None else (), tuple(sorted(echo)))
 
 
 def option_token_ids(tokenizer: Any, options: Sequence[str]) -> tuple[tuple[int, ...], ...]:
@@ -216,6 +233,8 @@ def top_is_option(spec: OptionTokens, tops: Sequence[int | None]) -> bool | None
     first = tops[0]
     if any(first in ids for ids in spec.direct):
         return True
+    if first in spec.echo:
+        return None
     if spec.space is not None and first == spec.space:
         after = tops[1] if len(tops) > 1 else None
         return None if after is None else any(after in ids for ids in spec.after_space)

@@ -54,7 +54,7 @@ from urllib.parse import urlparse
 
 from oversight.errors import BackendError, ConfigError
 from oversight.models.base import Backend
-from oversight.models.choice import check_kind
+from oversight.models.choice import LABEL_WORD, check_kind
 from oversight.registry import register
 from oversight.types import Message, Reply, Request
 
@@ -181,6 +181,8 @@ def _mass(table: dict[str, float], options: Sequence[str]) -> list[float]:
 def greedy_is_option(positions: Sequence[Any], options: Sequence[str]) -> bool | None:
     """Whether the greedy label (first token, or the token after a whitespace first token) starts an option."""
     first = positions[0].token
+    if first.strip().lower() == LABEL_WORD.lower():
+        return None  # the judge restates "Answer" before its label (see OptionTokens.echo)
     if first.strip():
         return _label_index(first, options) is not None
     return _label_index(positions[1].token, options) is not None if len(positions) > 1 else None

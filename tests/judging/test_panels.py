@@ -165,6 +165,32 @@ def test_panel_size_table_by_hand():
 
 
 def test_member_matrix_reads_invalid_members_as_missing():
-    frame = pd.DataFrame({"member_p_correct": [json.dumps([0.7, None]), json.dumps([0.2, 0.4])]})
+    frame = pd.DataFrame({"member_p_correct": [json.dumps([0.7, None]), json.dumps([0.2, 0.4])],
+                          "member_invalid": [json.dumps([False, True]), json.dumps([True, False])]})
     matrix = member_matrix(frame)
-    assert np.isnan(matrix[0, 1]) and aggregate_p_correct(matrix, "mean")[0] == pytest.approx(0.7)
+    assert np.isnan(matrix[0, 1]) and np.isnan(matrix[1, 0])
+    assert aggregate_p_correct(matrix, "mean").tolist() == pytest.approx([0.7, 0.4])
+
+
+def test_a_panel_is_one_value_of_a_sweep_axis(tmp_path):
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"""out: {tmp_path / 'out'}
+base: {{task: math, limit: 2, rounds: 1, backend: scripted, debater: "scripted:echo"}}
+sweep:
+  product:
+    protocol: [direct]
+    judge: ["scripted:first", ["scripted:first", "scripted:second?prompt=direct/judge"]]
+""")
+    done = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(sweep)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = pd.concat(pd.read_parquet(p) for p in (tmp_path / "out").rglob("results.parquet")
+                        if p.parent.name != "sweep")
+    judges = set(results["judge"])
+    assert "scripted:first" in judges and "panel-mean(scripted:first, scripted:second?prompt=direct/judge)" in judges
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(sweep.read_text().replace("direct/judge", "direct/nope"))
+    failed = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 2 and "direct/nope" in failed.stderr and "judge" in failed.stderr

@@ -205,3 +205,18 @@ def test_top_is_option_follows_the_greedy_label():
     assert top_is_option(spec, [None, None]) is None and top_is_option(spec, []) is None
     merged = option_tokens(BPE, ("A", "B"))
     assert top_is_option(merged, [BPE.vocab[" B"]]) is True and top_is_option(merged, [BPE.vocab["x"]]) is False
+
+
+def test_a_judge_restating_the_label_word_is_not_called_invalid():
+    """"Answer: Answer 1" (Qwen2.5-0.5B's habit): the top token " Answer" says nothing about the label."""
+    from types import SimpleNamespace
+
+    from oversight.models.choice import OptionTokens, top_is_option
+    from oversight.models.openai import greedy_is_option
+
+    spec = OptionTokens(("1", "2"), ((5,), (6,)), echo=(9,))
+    assert top_is_option(spec, [5]) is True and top_is_option(spec, [7]) is False
+    assert top_is_option(spec, [9]) is None
+    positions = [SimpleNamespace(token=" Answer"), SimpleNamespace(token=" 1")]
+    assert greedy_is_option(positions, ("1", "2")) is None
+    assert greedy_is_option([SimpleNamespace(token=" The")], ("1", "2")) is False

@@ -1,0 +1,61 @@
+"""Panels and cascades on the real embedded models (transformers backend, small sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from oversight.cascade import run_cascade
+from oversight.config import make_config
+from oversight.deferral import DeferralRule
+from oversight.models.choice import encode_prompt
+from oversight.models.scripted import ScriptedBackend
+from oversight.runner import run_experiment
+
+pytestmark = pytest.mark.slow
+WEAK, STRONG = "hf:embedded:smollm2-135m", "hf:embedded:qwen2.5-coder-0.5b"
+
+
+def test_panel_members_decide_like_the_single_judges(tmp_path, hf_judge, hf_agent):
+    def run(judge, models, **extra):
+        config = make_config(protocol="direct", task="math", limit=2, order="both", judge=judge,
+                             out=str(tmp_path), **extra)
+        return run_experiment(config, models=models).results.set_index("episode").sort_index()
+
+    weak = run(WEAK, {"judge": hf_judge})
+    strong = run(STRONG, {"judge": hf_agent})
+    panel = run([WEAK, STRONG], {"judge": hf_judge, "judge_2": hf_agent}, panel_aggregate="logmean")
+    members = panel["member_p_correct"].map(json.loads)
+    assert members.str[0].tolist() == pytest.approx(weak["p_correct"].tolist(), abs=1e-5)
+    assert members.str[1].tolist() == pytest.approx(strong["p_correct"].tolist(), abs=1e-5)
+    invalid = panel["member_invalid"].map(json.loads)
+    assert invalid.str[0].tolist() == weak["invalid"].tolist() and invalid.str[1].tolist() == strong["invalid"].tolist()
+    both = ~weak["invalid"] & ~strong["invalid"]  # the normalised geometric mean lies between its members
+    lo = weak["p_correct"].combine(strong["p_correct"], min)[both]
+    hi = weak["p_correct"].combine(strong["p_correct"], max)[both]
+    assert ((panel["p_correct"][both] >= lo - 1e-9) & (panel["p_correct"][both] <= hi + 1e-9)).all()
+
+
+def test_cascade_from_the_weak_to_the_strong_embedded_judge(tmp_path, hf_judge, hf_agent):
+    config = make_config(protocol="debate", task="math", limit=3, rounds=1, order="both", backend="scripted",
+                         judge="scripted:first", debater="scripted:echo", out=str(tmp_path))
+    echo = ScriptedBackend("echo")
+    run = run_experiment(config, models={"judge": echo, "debater": echo}).path
+    report = run_cascade(run, [WEAK, STRONG], DeferralRule("confidence", threshold=0.75),
+                         models={WEAK: hf_judge, STRONG: hf_agent}, console=Console(quiet=True))
+    first = report.stages[0]
+    unsure = set(first.index[first[["p_answer1", "p_answer2"]].max(axis=1) < 0.75])
+    results = report.results.set_index("episode")
+    assert set(results.index[results["stage"] == 1]) == unsure
+    assert report.summary["stages"][1]["judged_now"] == len(unsure)
+    assert results["p_correct"].notna().all()
+    # Prompt tokens are counted with each judge's own tokenizer: positive, and the same judge prompt
+    # read by two tokenizers gives two counts of the same order.
+    assert (first["judge_prompt_tokens"] > 50).all()
+    if unsure:
+        strong = report.stages[1]
+        ratio = strong["judge_prompt_tokens"] / first.loc[strong.index, "judge_prompt_tokens"]
+        assert ((ratio > 0.5) & (ratio < 2)).all()
+    assert encode_prompt  # the counter's tokenizer path (imported lazily by rejudge) is importable
