@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from oversight.models.base import Backend
+from oversight.models.scripted import ScriptedBackend
 from oversight.types import Question, Reply, Request
 
 
@@ -38,3 +39,19 @@ class Recorder(Backend):
 
 def prompt(request: Request) -> str:
     return "\n".join(m.content for m in request.messages)
+
+
+class CountingScripted(ScriptedBackend):
+    """The scripted backend, counting the requests it answers."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+        self.requests = 0
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        self.requests += len(requests)
+        return super().generate(requests)
+
+    def choice(self, requests: Sequence[Request]) -> list[Reply]:
+        self.requests += len(requests)
+        return super().choice(requests)

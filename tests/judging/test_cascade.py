@@ -22,21 +22,10 @@ from oversight.errors import ConfigError
 from oversight.models.scripted import ScriptedBackend
 from oversight.runner import run_experiment
 from oversight.types import Reply
+from tests.helpers import CountingScripted as Counting
 
 QUIET = Console(quiet=True)
 CHEAP, STRONG, THIRD = "scripted:echo", "scripted:first", "scripted:second"
-
-
-class Counting(ScriptedBackend):
-    """The scripted backend, recording which episodes' prompts it was asked to judge."""
-
-    def __init__(self, model: str) -> None:
-        super().__init__(model)
-        self.requests = 0
-
-    def choice(self, requests):
-        self.requests += len(requests)
-        return super().choice(requests)
 
 
 class Tied(Counting):

@@ -10,22 +10,7 @@ from oversight.errors import ConfigError
 from oversight.models.scripted import ScriptedBackend
 from oversight.rejudge import rejudge
 from oversight.runner import run_experiment
-
-
-class Counting(ScriptedBackend):
-    """The scripted backend, counting requests."""
-
-    def __init__(self, model: str) -> None:
-        super().__init__(model)
-        self.requests = 0
-
-    def generate(self, requests):
-        self.requests += len(requests)
-        return super().generate(requests)
-
-    def choice(self, requests):
-        self.requests += len(requests)
-        return super().choice(requests)
+from tests.helpers import CountingScripted as Counting
 
 
 def saved_run(tmp_path, protocol: str, **extra):
