@@ -97,12 +97,12 @@ def plot_cascade(curves: pd.DataFrame, path: str | Path, labels: Sequence[str] =
         right.plot(curve["relative_tokens"], curve["accuracy"], label=rule, **style)
     first = curves[curves["rule"] == curves["rule"].iloc[0]]
     for axis in (left, right):
-        axis.axhline(first["accuracy"].iloc[0], color="grey", linewidth=0.8, linestyle=":")
-        axis.axhline(first["accuracy"].iloc[-1], color="grey", linewidth=0.8, linestyle="-.")
+        axis.axhline(first["accuracy"].iloc[0], color="grey", linewidth=0.8, linestyle=":",
+                     label=f"{labels[0]} alone")
+        axis.axhline(first["accuracy"].iloc[-1], color="grey", linewidth=0.8, linestyle="-.",
+                     label=f"{labels[1]} alone")
         axis.set_ylabel("judge accuracy (test split)")
         axis.grid(alpha=0.3)
-    left.text(0.01, first["accuracy"].iloc[0], labels[0], va="bottom", fontsize=8, color="grey")
-    left.text(0.99, first["accuracy"].iloc[-1], labels[1], va="bottom", ha="right", fontsize=8, color="grey")
     left.set_xlabel("fraction of episodes deferred to the strong judge")
     right.set_xlabel("judge prompt tokens (relative to the cheap judge alone)")
     left.legend(fontsize=8)

@@ -1,4 +1,5 @@
-"""RL loss core: advantages, policy losses, aggregation, KL and sequence objectives as pure PyTorch functions.
+"""RL for debaters and judges: the loss core (advantages, policy losses, aggregation, KL and sequence objectives as
+pure PyTorch functions), rollouts from transcripts, the policy trainer, `oversight train`, and TRL/verl adapters.
 
 Specification: shared/research/loss-core.md (formulas, pitfalls, test recipes) and loss_vectors.py (the test
 vectors). Names are imported lazily so that `import oversight.rl` does not import torch (style.md item 8).
@@ -39,31 +40,50 @@ MODULE_ATTRS: dict[str, str] = {
     "LossPreset": ".presets:LossPreset",
     "PRESETS": ".presets:PRESETS",
     "get_preset": ".presets:get_preset",
+    "Rollout": ".rollouts:Rollout",
+    "build_rollouts": ".rollouts:build_rollouts",
+    "read_transcripts": ".rollouts:read_transcripts",
+    "PolicyTrainer": ".trainer:PolicyTrainer",
+    "LoraSettings": ".trainer:LoraSettings",
+    "TrainConfig": ".config:TrainConfig",
+    "train": ".train:train",
+    "judge_reward_fn": ".adapters:judge_reward_fn",
+    "make_compute_score": ".adapters:make_compute_score",
+    "write_trl_jsonl": ".adapters:write_trl_jsonl",
+    "write_verl_parquet": ".adapters:write_verl_parquet",
 }
 
 __all__ = [
     "AGG_MODES",
     "GRPO_SCALES",
     "KL_ESTIMATORS",
-    "PRESETS",
+    "LoraSettings",
     "LossPreset",
+    "PRESETS",
+    "PolicyTrainer",
+    "Rollout",
+    "TrainConfig",
     "aggregate",
     "agro_loss",
     "asym_reinforce_advantages",
+    "build_rollouts",
     "get_preset",
     "grpo_advantages",
     "jepo_loss",
     "jepo_multi_loss",
+    "judge_reward_fn",
     "kl_loss_k2_token",
     "kl_loss_k3_forward",
     "kl_loss_k3_straight_through",
     "kl_loss_sequence",
     "kl_reward_to_go",
     "kl_value",
+    "make_compute_score",
     "passk_loo_advantages",
     "pkpo_advantages",
     "ppo_clip_fraction",
     "ppo_clip_loss",
+    "read_transcripts",
     "reinforce_loss",
     "rloo_advantages",
     "sequence_logprob",
@@ -71,6 +91,9 @@ __all__ = [
     "soft_dpo_target",
     "spo_loss",
     "spo_q0",
+    "train",
+    "write_trl_jsonl",
+    "write_verl_parquet",
 ]
 
 if typing.TYPE_CHECKING:
@@ -94,7 +117,12 @@ if typing.TYPE_CHECKING:
     )
     from .losses import ppo_clip_fraction, ppo_clip_loss, reinforce_loss, sequence_logprob
     from .objectives import agro_loss, jepo_loss, jepo_multi_loss, soft_dpo_sft_loss, soft_dpo_target, spo_loss, spo_q0
+    from .adapters import judge_reward_fn, make_compute_score, write_trl_jsonl, write_verl_parquet
+    from .config import TrainConfig
     from .presets import PRESETS, LossPreset, get_preset
+    from .rollouts import Rollout, build_rollouts, read_transcripts
+    from .train import train
+    from .trainer import LoraSettings, PolicyTrainer
 
 
 def __getattr__(name: str) -> typing.Any:
