@@ -31,9 +31,14 @@ _FLOOR = 1e-12
 
 
 def member_matrix(results: pd.DataFrame) -> np.ndarray:
-    """Episodes x members array of P(correct answer) from `member_p_correct` (NaN: invalid member)."""
-    rows = [[math.nan if v is None else float(v) for v in json.loads(cell)] for cell in results["member_p_correct"]]
-    return np.array(rows, dtype=float)
+    """Episodes x members array of P(correct answer) from `member_p_correct`; NaN where the member's
+    decision was invalid (`member_invalid`), as the panel itself ignored it."""
+    rows = np.array([[math.nan if v is None else float(v) for v in json.loads(cell)]
+                     for cell in results["member_p_correct"]], dtype=float)
+    if "member_invalid" in results:
+        invalid = np.array([json.loads(cell) for cell in results["member_invalid"]], dtype=bool)
+        rows[invalid] = np.nan
+    return rows
 
 
 def aggregate_p_correct(members: np.ndarray, how: str) -> np.ndarray:

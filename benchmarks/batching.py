@@ -5,16 +5,18 @@ request (debater A, then debater B, then the judge), question after question. Th
 same episodes together, one batched call per model per round. Both answer identical prompts with
 greedy decoding, so the work is the same; the ratio is the harness's batching gain.
 
-The default uses SmolLM2-135M as judge and debaters (vLLM), so 128 questions one at a time fit in
-a few minutes on a 2-core CPU; `--debater embedded:qwen2.5-coder-0.5b` gives the usual agent.
+The default uses SmolLM2-135M as judge and debaters (vLLM), which keeps 128 questions within the
+time budget on a 2-core CPU; `--debater embedded:qwen2.5-coder-0.5b` gives the usual agent.
 
     python -m benchmarks.batching                                  # 8, 32, 128 questions, 1 round, 32 tokens
+    python -m benchmarks.batching --serial-limit 0                 # every question one at a time (~20 min)
     python -m benchmarks.batching --sizes 8 32 --backend hf --debater embedded:qwen2.5-coder-0.5b
-    python -m benchmarks.batching --debater embedded:qwen2.5-coder-0.5b --serial-limit 16   # the usual agent
+    python -m benchmarks.batching --debater embedded:qwen2.5-coder-0.5b --serial-limit 8   # the usual agent
 
 One at a time, each question costs the same whether it is the 8th or the 128th, so `--serial-limit N`
-plays only the first N questions of a size serially and scales that arm's time (the row says so);
-the batched arm always plays every question. Prefilled and generated token counts are the serial
+(default 12, which keeps the default run under 10 minutes) plays only the first N questions of a size
+one at a time and scales that arm's time (the row says so); `--serial-limit 0` plays them all.
+The batched arm always plays every question. Prefilled and generated token counts are the serial
 arm's (the batched arm prefills less: both debaters of a question share their prompt prefix).
 """
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--debater", default=SMOLLM2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--serial-limit", type=int, default=None,
+    parser.add_argument("--serial-limit", type=int, default=12,
                         help="play at most N questions one at a time and scale that arm's time to the size "
                              "(marked 'est.'): one-at-a-time cost adds up question by question")
     args = parser.parse_args(argv)
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{'prefilled tok':>13} {'generated tok':>13}")
     for size in args.sizes:
         questions = load_questions("math", limit=size, seed=0)
-        played = questions[:args.serial_limit] if args.serial_limit else questions
+        played = questions[:args.serial_limit] if args.serial_limit else questions  # 0: all of them
         fresh()
         with timed() as serial_s:
             serial = run_serial(models, [protocol.run(q) for q in played])

@@ -12,8 +12,9 @@ the test split too, the only one the rule's fit never saw.
 
 Output: `RUN/cascades/<name>/cascade.parquet` (one row per episode: the deciding judge's row plus
 `stage`, `stage_judge`, `split`, `p_correct_<k>` of every stage that judged it and the summed
-`cascade_prompt_tokens`) and `cascade.json` (the rule as fitted, and per stage: episodes judged, model
-calls made by this command, prompt tokens, deferral fraction; accuracy overall and on the test split).
+`cascade_prompt_tokens`) and `cascade.json` (the rule as fitted, and per stage: the episodes the
+cascade sent to that judge and their prompt tokens, and `judged_now`, the episodes this command newly
+judged (the rest came from the judged set); accuracy overall and on the test split).
 `all_stages=True` also judges every episode with every judge, which the cost-accuracy curves need
 (`analysis.cascade`).
 """
@@ -115,17 +116,17 @@ def run_cascade(run: str | Path, judges: Sequence[str], rule: DeferralRule, *, c
             fitted.fit(feats.loc[cal_keys], target)
         defer = fitted.defer(feats)
         deferred = [key for key, d in zip(undecided, defer) if d]
-        asked = everything if all_stages else sorted(set(deferred) | (set(cal_keys) if rule.target == "gain"
-                                                                      and rule.kind == "learned" else set()))
-        nxt, calls = judged(k, asked)
+        # What the cascade itself needs from this judge; --curve (all_stages) asks it about everything.
+        needed = sorted(set(deferred) | (set(cal_keys) if rule.kind == "learned" and rule.target == "gain" else set()))
+        nxt, calls = judged(k, everything if all_stages else needed)
         stage_frames.append(nxt)
         decider[deferred] = k
-        if len(nxt):
-            tokens.loc[nxt.index] += nxt["judge_prompt_tokens"].astype(float)
+        spent = nxt.loc[needed, "judge_prompt_tokens"].astype(float) if needed else pd.Series(dtype=float)
+        tokens.loc[spent.index] += spent
         rules.append({**fitted.describe(), "deferred": len(deferred), "of": len(undecided),
                       "calibration_episodes": len(cal_keys)})
-        stages.append({"judge": judges[k], "episodes": len(nxt), "judged_now": calls + cal_calls,
-                       "prompt_tokens": int(nxt["judge_prompt_tokens"].sum()) if len(nxt) else 0})
+        stages.append({"judge": judges[k], "episodes": len(needed), "judged_now": calls + cal_calls,
+                       "prompt_tokens": int(spent.sum())})
         current, undecided = nxt, deferred
     final = pd.concat([frame.loc[decider.index[decider == k]] for k, frame in enumerate(stage_frames)
                        if (decider == k).any()]).reindex(first.index)
