@@ -7,7 +7,8 @@ engines, with no protocol, prompt rendering, tokenising or parsing around them. 
 an empty prefix cache, and decoding is greedy, so both do the same model work; harness/raw is what
 the harness adds.
 
-    python -m benchmarks.overhead                       # 64 questions x 3 rounds, SmolLM2 judge and agents
+    python -m benchmarks.overhead                       # 64 questions x 2 rounds, SmolLM2 judge and agents
+    python -m benchmarks.overhead --rounds 3 --profile  # the study's 3 rounds (~14 min on 2 idle cores)
     python -m benchmarks.overhead --limit 16 --rounds 1 --debater embedded:qwen2.5-coder-0.5b
 """
 
@@ -25,7 +26,7 @@ from protocols.debate import Debate
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=64, help="questions")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="debate rounds (3, as in the study, takes ~14 min)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--judge", default=SMOLLM2)
     parser.add_argument("--debater", default=SMOLLM2)
