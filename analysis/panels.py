@@ -9,8 +9,8 @@ or `max_subsets` seeded ones when there are more), then averaged over the subset
 - `variance`: across sub-panels of the same size, the variance of P(correct answer) per episode,
   averaged over episodes. An ensemble that averages out member noise drives it down with k.
 
-On two options an aggregation over P(correct) equals the one over both probabilities, so this is the
-same arithmetic as `oversight.panel.aggregate` (a test holds them together).
+Each sub-panel is aggregated by `oversight.panel.aggregate` itself, on decisions rebuilt from the
+members' P(correct answer), so the analysis and the runs share one arithmetic.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import pandas as pd
 
 from analysis.calibration import brier_score, expected_calibration_error
 from analysis.plots import plt, save
-from oversight.panel import AGGREGATIONS
-
-_FLOOR = 1e-12
+from oversight.panel import AGGREGATIONS, aggregate
+from oversight.types import JudgeDecision
 
 
 def member_matrix(results: pd.DataFrame) -> np.ndarray:
@@ -41,34 +40,19 @@ def member_matrix(results: pd.DataFrame) -> np.ndarray:
     return rows
 
 
-def aggregate_p_correct(members: np.ndarray, how: str) -> np.ndarray:
-    """The P(correct answer) a panel reports per episode (rows): vote share, mean or normalised geometric
-    mean over the valid members; NaN where no member was valid."""
-    valid = ~np.isnan(members)
-    count = valid.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if how == "mean":
-            p = np.nansum(members, 1) / count
-        elif how == "logmean":
-            right = np.nansum(np.log(np.clip(members, _FLOOR, None)), 1) / count
-            wrong = np.nansum(np.log(np.clip(1 - members, _FLOOR, None)), 1) / count
-            p = 1.0 / (1.0 + np.exp(wrong - right))
-        elif how == "majority":
-            p = np.where(valid, members > 0.5, False).sum(1) / count
-        else:
-            raise ValueError(f"unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}")
-    return np.where(count > 0, p, np.nan)
+def _member(p_correct: float) -> JudgeDecision:
+    """A member's decision on the P(correct answer) scale (answer 1 = the correct one); NaN: invalid."""
+    if math.isnan(p_correct) or p_correct == 0.5:
+        return JudgeDecision(probs=(math.nan, math.nan), verdict=None, invalid=True)
+    return JudgeDecision(probs=(p_correct, 1 - p_correct), verdict=0 if p_correct > 0.5 else 1)
 
 
 def panel_verdicts(members: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
-    """(P(correct answer) the panel reports, whether its verdict is correct) per episode.
-
-    A tied majority vote is decided by the mean probability; an exact tie there too (or no valid
-    member) is an invalid verdict, which counts as wrong.
-    """
-    p = aggregate_p_correct(members, how)
-    decider = np.where(p == 0.5, aggregate_p_correct(members, "mean"), p) if how == "majority" else p
-    return p, np.nan_to_num(decider, nan=0.5) > 0.5
+    """(P(correct answer) the panel reports, whether its verdict is correct) per episode (rows), by the
+    run-time `oversight.panel.aggregate`; NaN and wrong where the panel's decision is invalid."""
+    decisions = [aggregate([_member(p) for p in row], how) for row in members]
+    reported = np.array([d.probs[0] for d in decisions], dtype=float)
+    return reported, np.array([d.verdict == 0 for d in decisions], dtype=bool)
 
 
 def panel_size_table(members: np.ndarray, max_subsets: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -92,8 +76,14 @@ def panel_size_table(members: np.ndarray, max_subsets: int = 50, seed: int = 0) 
             stacked = np.vstack(probs)
             rows.append({"aggregation": how, "panel_size": k, "subsets": len(subsets),
                          "accuracy": float(np.mean(accs)), "brier": float(np.mean(briers)),
-                         "ece": float(np.nanmean(eces)) if not np.isnan(eces).all() else np.nan, "variance": float(stacked.var(0).mean())})
+                         "ece": _mean_defined(eces), "variance": float(stacked.var(0).mean())})
     return pd.DataFrame(rows)
+
+
+def _mean_defined(values: list[float]) -> float:
+    """Mean over the values that are defined (ECE is undefined when every confidence is exactly 0.5)."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else math.nan
 
 
 def panel_tables(results: pd.DataFrame, max_subsets: int = 50, seed: int = 0) -> pd.DataFrame:

@@ -16,7 +16,7 @@ Output: `RUN/cascades/<name>/cascade.parquet` (one row per episode: the deciding
 cascade sent to that judge and their prompt tokens, and `judged_now`, the episodes this command newly
 judged (the rest came from the judged set); accuracy overall and on the test split).
 `all_stages=True` also judges every episode with every judge, which the cost-accuracy curves need
-(`analysis.cascade`).
+(`analysis.cascade`), and always makes a calibration split, on which the curves' learned rule is fitted.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def run_cascade(run: str | Path, judges: Sequence[str], rule: DeferralRule, *, c
 
     first, calls = judged(0, None)
     everything = list(first.index)
-    calibrated = rule.needs_calibration
+    calibrated = rule.needs_calibration or all_stages  # the curves' learned rule is fitted on it too
     cal_questions = calibration_questions(first["question_id"], calibration, seed) if calibrated else set()
     split = pd.Series(np.where(first["question_id"].astype(str).isin(cal_questions), "calibration", "test"),
                       index=first.index)
@@ -101,7 +101,7 @@ def run_cascade(run: str | Path, judges: Sequence[str], rule: DeferralRule, *, c
     rules = []
     current, undecided = first, everything
     for k in range(1, len(judges)):
-        feats = features(current.loc[undecided].reset_index(drop=True), transcripts)
+        feats = (feats0 if k == 1 else features(current.reset_index(drop=True), transcripts)).loc[undecided]
         cal_keys = [key for key in undecided if split[key] == "calibration"]
         fitted = copy.deepcopy(rule)
         target, cal_calls = None, 0
@@ -112,7 +112,7 @@ def run_cascade(run: str | Path, judges: Sequence[str], rule: DeferralRule, *, c
                 target = wrong & nxt_cal.loc[cal_keys, "correct"].astype(bool).to_numpy()
             else:
                 target = wrong
-        if calibrated:
+        if rule.needs_calibration:
             fitted.fit(feats.loc[cal_keys], target)
         defer = fitted.defer(feats)
         deferred = [key for key, d in zip(undecided, defer) if d]
@@ -142,7 +142,7 @@ def run_cascade(run: str | Path, judges: Sequence[str], rule: DeferralRule, *, c
     path.mkdir(parents=True, exist_ok=True)
     atomic_write(path / "cascade.parquet", lambda tmp: final.to_parquet(tmp, index=False))
     atomic_write(path / "cascade.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
-    return CascadeReport(path, final, summary, stage_frames, feats0.set_index(first.index))
+    return CascadeReport(path, final, summary, stage_frames, feats0)
 
 
 def _accuracy(frame: pd.DataFrame) -> float | None:

@@ -342,8 +342,9 @@ def analyze(
     tables = summarize(results, n_boot=n_boot)
     curves = load_cascade_curves(find_runs(runs))
     if not curves.empty:  # `oversight cascade --curve` results saved in the run folders
-        tables["cascade"] = pd.concat([curve_table(c).assign(run=r, cascade=k).iloc[:, [-2, -1, *range(5)]]
-                                       for (r, k), c in curves.groupby(["run", "cascade"], sort=False)])
+        tables["cascade"] = pd.concat([pd.concat({(r, k): curve_table(c)}, names=["run", "cascade"])
+                                       for (r, k), c in curves.groupby(["run", "cascade"], sort=False)]
+                                      ).reset_index(level=[0, 1])
     print_tables(tables, out)
     folder = Path(out_dir) if out_dir else default_out(runs, "analysis")
     write_tables(tables, folder)
@@ -560,14 +561,8 @@ def cascade(
         from analysis.cascade import cascade_curves, curve_table, plot_cascade
         from analysis.summary import format_table
 
-        cheap, strong = report.stages[0], report.stages[1]
         split = report.results.set_index("episode")["split"]
-        if (split == "test").sum() == len(split):  # no calibration split yet: make one for the learned curve
-            from oversight.deferral import calibration_questions
-
-            cal = calibration_questions(cheap["question_id"], calibration, seed)
-            split = split.where(~cheap["question_id"].astype(str).isin(cal).reindex(split.index), "calibration")
-        curves = cascade_curves(cheap, strong, report.features, split)
+        curves = cascade_curves(report.stages[0], report.stages[1], report.features, split)
         curves.to_csv(report.path / "curve.csv", index=False)
         table = curve_table(curves)
         table.to_csv(report.path / "curve_table.csv", index=False)

@@ -182,8 +182,6 @@ class DeferralRule:
             scores = self.raw_scores(feats)
             finite = scores[np.isfinite(scores)]
             self.cutoff = float(np.quantile(finite, 1 - self.budget)) if len(finite) and self.budget < 1 else -np.inf
-            if self.budget == 0:
-                self.cutoff = np.inf
         return self
 
     def defer(self, feats: pd.DataFrame) -> np.ndarray:

@@ -155,11 +155,11 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     existing.check(config.identity())
     done = existing.done_keys()
     if keys is not None:
-        unknown = set(keys) - {r["key"] for r in records}
-        if unknown:
-            raise DataError(f"{folder} has no finished episode {sorted(unknown)[0]!r} to judge "
-                            f"({len(unknown)} unknown key(s))")
         wanted = set(keys)
+        unknown = wanted - {r["key"] for r in records}
+        if unknown:
+            raise DataError(f"{folder} has no finished episode {min(unknown)!r} to judge "
+                            f"({len(unknown)} unknown key(s))")
         records = [r for r in records if r["key"] in wanted]
     todo = [(r["key"], Transcript.from_dict(r["transcript"])) for r in records if r["key"] not in done]
     if todo and models is None:

@@ -24,9 +24,9 @@ from oversight.config import RunConfig
 from oversight.engine import Engine
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
+from oversight.panel import panel_members
 from oversight.registry import lookup
 from oversight.store import RunStore, check_unlocked
-from oversight.panel import panel_members
 from oversight.types import JudgeDecision, Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
 from tasks.base import load_questions
@@ -92,7 +92,7 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     return {
         "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
         "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
-        "judge": judge_column(config, specs), "debater": debater_column(specs),
+        "judge": judge_column(config, specs, protocol), "debater": debater_column(specs),
         "consultant": str(specs["consultant"]) if "consultant" in specs else None,
         "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
         "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
@@ -103,9 +103,10 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     }
 
 
-def judge_column(config: RunConfig, specs: dict[str, ModelSpec]) -> str:
+def judge_column(config: RunConfig, specs: dict[str, ModelSpec], protocol: Protocol | None = None) -> str:
     """The judge's spec; a panel reads `panel-mean(spec, spec?prompt=..., ...)`."""
-    if isinstance(config.judge, str) and protocol_options(config).panel == ():
+    options = protocol.options if protocol is not None else protocol_options(config)  # the run's, parsed once
+    if not options.panel:
         return str(specs["judge"])
     return f"panel-{config.panel_aggregate}({', '.join(config.panel)})"
 

@@ -27,7 +27,6 @@ from typing import Any
 from oversight.errors import ConfigError
 from oversight.types import Message, Reply, Request
 
-
 LABEL_WORD = "Answer"
 """The word before the label in the judge's reply format "Answer: <1|2>" (prompts/*/judge*.j2)."""
 

@@ -57,9 +57,9 @@ __all__ = [
     "AGG_MODES",
     "GRPO_SCALES",
     "KL_ESTIMATORS",
+    "PRESETS",
     "LoraSettings",
     "LossPreset",
-    "PRESETS",
     "PolicyTrainer",
     "Rollout",
     "TrainConfig",
@@ -97,6 +97,7 @@ __all__ = [
 ]
 
 if typing.TYPE_CHECKING:
+    from .adapters import judge_reward_fn, make_compute_score, write_trl_jsonl, write_verl_parquet
     from .advantages import (
         GRPO_SCALES,
         asym_reinforce_advantages,
@@ -106,6 +107,7 @@ if typing.TYPE_CHECKING:
         rloo_advantages,
     )
     from .aggregation import AGG_MODES, aggregate
+    from .config import TrainConfig
     from .kl import (
         KL_ESTIMATORS,
         kl_loss_k2_token,
@@ -117,8 +119,6 @@ if typing.TYPE_CHECKING:
     )
     from .losses import ppo_clip_fraction, ppo_clip_loss, reinforce_loss, sequence_logprob
     from .objectives import agro_loss, jepo_loss, jepo_multi_loss, soft_dpo_sft_loss, soft_dpo_target, spo_loss, spo_q0
-    from .adapters import judge_reward_fn, make_compute_score, write_trl_jsonl, write_verl_parquet
-    from .config import TrainConfig
     from .presets import PRESETS, LossPreset, get_preset
     from .rollouts import Rollout, build_rollouts, read_transcripts
     from .train import train

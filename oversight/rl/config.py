@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from oversight.config import file_problems, read_yaml_mapping
 from oversight.errors import ConfigError
@@ -67,18 +67,12 @@ class TrainConfig(BaseModel):
     """Folder `<out>/<name>`: metrics.jsonl, iter-NNN.jsonl transcripts, checkpoint/ (load it as `hf:<path>`)."""
     save: bool = True
 
-    @field_validator("reward")
+    @field_validator("reward", "preset")
     @classmethod
-    def _known_reward(cls, value: str) -> str:
-        if value not in REWARDS:
-            raise ValueError(f"reward must be one of {', '.join(REWARDS)}, got {value!r}")
-        return value
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {value!r}")
+    def _known_name(cls, value: str, info: ValidationInfo) -> str:
+        known = REWARDS if info.field_name == "reward" else PRESETS
+        if value not in known:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(known)}, got {value!r}")
         return value
 
     @property

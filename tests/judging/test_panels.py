@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.panels import aggregate_p_correct, member_matrix, panel_size_table, panel_verdicts
+from analysis.panels import member_matrix, panel_size_table, panel_verdicts
 from oversight.config import make_config
 from oversight.errors import ConfigError
 from oversight.models.scripted import ScriptedBackend
@@ -86,9 +86,9 @@ def panel_run(tmp_path, judges, models, **extra):
 
 def test_panel_members_each_decide_and_are_batched_per_model(tmp_path):
     first, second, echo = ScriptedBackend("first"), ScriptedBackend("second"), ScriptedBackend("echo")
-    config, report = panel_run(tmp_path, ["scripted:first", "scripted:second", "scripted:echo"],
-                               {"judge": first, "judge_2": second, "judge_3": echo, "debater": echo},
-                               panel_aggregate="majority")
+    _, report = panel_run(tmp_path, ["scripted:first", "scripted:second", "scripted:echo"],
+                          {"judge": first, "judge_2": second, "judge_3": echo, "debater": echo},
+                          panel_aggregate="majority")
     # One choice call per member model covering all 8 episodes (the echo model also argues: its
     # generate calls are separate).
     assert [c.size for c in first.calls] == [8] and [c.size for c in second.calls] == [8]
@@ -139,16 +139,15 @@ def test_a_one_judge_list_is_the_single_judge_run():
 # ------------------------------------------------------------------------------------- analysis
 
 
-def test_panel_analysis_matches_the_run_time_aggregation():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        probs = rng.uniform(0.01, 0.99, size=rng.integers(1, 6))
-        decisions = [member(p, 1 - p) for p in probs]
-        for how in ("majority", "mean", "logmean"):
-            expected = aggregate(decisions, how)
-            reported, right = panel_verdicts(probs[None, :], how)
-            assert reported[0] == pytest.approx(expected.probs[0])
-            assert bool(right[0]) == (expected.verdict == 0)
+def test_panel_analysis_reads_p_correct_like_the_run_time_aggregation():
+    # P(correct) of three members; the correct answer is shown second here, as in a swapped episode.
+    members = np.array([[0.9, 0.4, 0.3], [0.9, 0.4, math.nan], [0.7, 0.3, math.nan]])
+    reported, right = panel_verdicts(members, "majority")
+    assert reported[0] == pytest.approx(1 / 3) and not right[0]
+    assert reported[1] == pytest.approx(0.5) and right[1]  # tied vote: the mean 0.65 decides
+    assert reported[2] == pytest.approx(0.5) and not right[2]  # the mean ties too: invalid, counted wrong
+    swapped = [member(1 - p, p) for p in (0.9, 0.4, 0.3)]
+    assert panel_verdicts(members[:1], "logmean")[0][0] == pytest.approx(aggregate(swapped, "logmean").probs[1])
 
 
 def test_panel_size_table_by_hand():
@@ -169,8 +168,7 @@ def test_member_matrix_reads_invalid_members_as_missing():
                           "member_invalid": [json.dumps([False, True]), json.dumps([True, False])]})
     matrix = member_matrix(frame)
     assert np.isnan(matrix[0, 1]) and np.isnan(matrix[1, 0])
-    assert aggregate_p_correct(matrix, "mean").tolist() == pytest.approx([0.7, 0.4])
-
+    assert panel_verdicts(matrix, "mean")[0].tolist() == pytest.approx([0.7, 0.4])
 
 def test_a_panel_is_one_value_of_a_sweep_axis(tmp_path):
     import subprocess
@@ -184,7 +182,7 @@ sweep:
     protocol: [direct]
     judge: ["scripted:first", ["scripted:first", "scripted:second?prompt=direct/judge"]]
 """)
-    done = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(sweep)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(sweep)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     results = pd.concat(pd.read_parquet(p) for p in (tmp_path / "out").rglob("results.parquet")
                         if p.parent.name != "sweep")
@@ -192,5 +190,5 @@ sweep:
     assert "scripted:first" in judges and "panel-mean(scripted:first, scripted:second?prompt=direct/judge)" in judges
     bad = tmp_path / "bad.yaml"
     bad.write_text(sweep.read_text().replace("direct/judge", "direct/nope"))
-    failed = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(bad)], capture_output=True, text=True)
+    failed = subprocess.run([sys.executable, "-m", "oversight.cli", "sweep", str(bad)], capture_output=True, text=True, check=False)
     assert failed.returncode == 2 and "direct/nope" in failed.stderr and "judge" in failed.stderr
