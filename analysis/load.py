@@ -1,7 +1,7 @@
 """Read run folders back into one tidy DataFrame: one row per judged episode, across many runs.
 
 A run folder is any folder holding `results.parquet` (or, for a run cut off before it finished,
-`transcripts.jsonl`); `load_runs` accepts run folders and parents of run folders (sweeps, tournaments)
+`transcripts.jsonl`), except a sweep folder, whose `results.parquet` only merges its cells'; `load_runs` accepts run folders and parents of run folders (sweeps, tournaments)
 and walks them. On top of the columns every run writes (see `oversight.runner.result_row`) it adds:
 
 - `run`: the run folder's path relative to the folder it was found under (`debate-math-1a2b3c4d`);
@@ -18,7 +18,6 @@ and walks them. On top of the columns every run writes (see `oversight.runner.re
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,6 +29,8 @@ import yaml
 
 from oversight.errors import DataError
 from oversight.store import CONFIG, RESULTS, TRANSCRIPTS, RunStore
+from oversight.sweep_state import MANIFEST
+from oversight.types import Question
 
 TOURNAMENT = "tournament.yaml"
 REQUIRED = ("question_id", "protocol", "task", "judge", "swapped", "correct_index", "p_answer1", "p_answer2",
@@ -44,7 +45,8 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         if not path.exists():
             raise DataError(f"run folder {path} does not exist; pass a folder written by `oversight run` "
                             "(e.g. runs/debate-math-1a2b3c4d) or a parent folder of runs")
-        here = sorted({marker.parent for name in (RESULTS, TRANSCRIPTS) for marker in path.rglob(name)})
+        here = sorted({marker.parent for name in (RESULTS, TRANSCRIPTS) for marker in path.rglob(name)
+                       if not (marker.parent / MANIFEST).is_file()})  # a sweep's results.parquet merges its cells
         if not here:
             raise DataError(f"{path} holds no run: no {RESULTS} or {TRANSCRIPTS} at or below it; "
                             "pass a folder written by `oversight run`")
@@ -80,7 +82,7 @@ def load_run(run: Path) -> pd.DataFrame:
     if missing:
         raise DataError(f"{run / RESULTS} lacks the columns {', '.join(missing)}; it was not written by "
                         "`oversight run` or by an older version: rerun the run to rewrite it")
-    context = _transcript_columns(run)
+    context = _transcript_columns(run) if "article" not in frame else pd.DataFrame()
     if not context.empty and "episode" in frame:
         frame = frame.merge(context, on="episode", how="left")
     config = _read_yaml(run / CONFIG)
@@ -104,14 +106,13 @@ def _read_rows(run: Path) -> pd.DataFrame:
 
 
 def _transcript_columns(run: Path) -> pd.DataFrame:
-    """Per episode: the article key (hash of the source text) for clustering extractive tasks."""
+    """Per episode: the article key (`Question.article`) for clustering extractive tasks, for results written
+    before the rows recorded it."""
     rows = []
     for record in RunStore(run).records():
         question = record.get("transcript", {}).get("question", {})
-        context = question.get("context")
-        article = question.get("meta", {}).get("article_id")
-        if article is None and isinstance(context, str) and context:
-            article = hashlib.sha256(context.encode()).hexdigest()[:12]
+        article = Question(id="", task="", question="", answers=("", ""), correct_index=0,
+                           context=question.get("context"), meta=question.get("meta") or {}).article
         rows.append({"episode": record.get("key"), "article": article})
     return pd.DataFrame(rows, columns=["episode", "article"]).drop_duplicates("episode")
 

@@ -90,7 +90,7 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
     q, d = transcript.question, transcript.decision
     p_correct = d.probs[q.correct_index]
     return {
-        "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task,
+        "run_id": config.run_id, "episode": key, "question_id": q.id, "task": q.task, "article": q.article,
         "protocol": transcript.protocol, "rounds": config.rounds if transcript.turns else 0,
         "judge": judge_column(config, specs, protocol), "debater": debater_column(specs),
         "consultant": str(specs["consultant"]) if "consultant" in specs else None,

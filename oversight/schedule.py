@@ -184,6 +184,7 @@ def run_sweep(sweep: Sweep, console: Console | None = None, pool: ModelPool | No
             errors |= dispatch(pending, sweep, console)
         else:
             errors |= run_local(pending, sweep, pool, console)
+        errors |= judge_again(sweep, [p.cell for p in plans if p.cell.id not in errors], pool, console)
     finally:
         if own_pool:
             pool.close()
@@ -199,6 +200,34 @@ def run_sweep(sweep: Sweep, console: Console | None = None, pool: ModelPool | No
     collect_results(sweep.path, [p.cell.id for p in plans])
     return SweepReport(path=sweep.path, plans=plans, failed=errors, episodes_run=run_now,
                        seconds=time.perf_counter() - start, loads=Counter(pool.loads))
+
+
+def judge_again(sweep: Sweep, cells: list[Cell], pool: ModelPool, console: Console) -> dict[str, str]:
+    """Judge each cell's finished episodes again with each of the sweep's `rejudge` judges (no agent is called).
+
+    Episodes already judged are skipped, and a judge is loaded only when some episode still needs it, so a
+    finished sweep reruns with no model call. Returns `<cell>/judged/<judge>` -> error for the sets that failed.
+    """
+    from oversight.models import parse_model_spec
+    from oversight.rejudge import JUDGED, judge_slug, rejudge
+    from oversight.store import RunStore
+
+    errors: dict[str, str] = {}
+    for text in sweep.settings.rejudge:
+        for cell in cells:
+            spec = parse_model_spec(text, cell.config.backend)
+            if isinstance(cell.config.judge, str) and parse_model_spec(cell.config.judge, cell.config.backend) == spec:
+                continue  # the cell's own judge
+            folder = sweep.path / cell.id
+            target = folder / JUDGED / judge_slug(spec)
+            if not RunStore(folder).done_keys() - RunStore(target).done_keys():
+                continue
+            try:
+                rejudge(folder, text, backend=cell.config.backend, console=console,
+                        models={"judge": pool.get(spec, cell.config)})
+            except Exception as exc:  # noqa: BLE001 — reported per judged set, the others go on
+                errors[f"{cell.id}/{JUDGED}/{judge_slug(spec)}"] = f"{type(exc).__name__}: {exc}"
+    return errors
 
 
 def run_local(cells: list[Cell], sweep: Sweep, pool: ModelPool, console: Console) -> dict[str, str]:
@@ -230,13 +259,19 @@ def run_local(cells: list[Cell], sweep: Sweep, pool: ModelPool, console: Console
 
 
 def collect_results(folder: Path, cell_ids: list[str]) -> Any:
-    """Every cell's results in one table (with a `cell` column), also written to `<sweep>/results.parquet`."""
+    """Every cell's results in one table (with a `cell` column), also written to `<sweep>/results.parquet`; a
+    cell's judged sets (`rejudge`) follow it as cells `<cell>/judged/<judge>`."""
     import pandas as pd
 
+    from oversight.rejudge import JUDGED
     from oversight.store import RESULTS, atomic_write
 
-    frames = [pd.read_parquet(folder / cell_id / RESULTS).assign(cell=cell_id) for cell_id in cell_ids
-              if (folder / cell_id / RESULTS).is_file()]
+    sets = []
+    for cell_id in cell_ids:
+        sets.append(cell_id)
+        sets += sorted(p.parent.relative_to(folder).as_posix() for p in (folder / cell_id / JUDGED).glob(f"*/{RESULTS}"))
+    frames = [pd.read_parquet(folder / name / RESULTS).assign(cell=name) for name in sets
+              if (folder / name / RESULTS).is_file()]
     frames = [frame for frame in frames if not frame.empty]
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if folder.is_dir():

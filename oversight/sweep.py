@@ -14,6 +14,7 @@ A sweep file is YAML (`configs/laptop.yaml` and `configs/study.yaml` are worked 
       zip:                    # lists of equal length advanced together; one group or a list of groups
         judge: [hf:embedded:smollm2-135m, vllm:Qwen/Qwen2.5-7B-Instruct]
         max_tokens: [64, 256]
+    rejudge: [vllm:Qwen/Qwen2.5-7B-Instruct]   # judge every finished cell again from its transcripts
     cell_retries: 1           # extra attempts for a cell that failed
     max_models: null          # models held loaded at once (null: every model the sweep needs)
     ray: {gpus_per_model: 1}  # used by `oversight sweep FILE --ray ADDRESS`
@@ -128,6 +129,9 @@ class SweepFile(BaseModel):
     out: str = "runs"
     base: dict[str, Any] = Field(default_factory=dict)
     sweep: list[Grid] = Field(default_factory=lambda: [Grid()])
+    rejudge: list[str] = Field(default_factory=list)
+    """Judges that judge every finished cell again from its saved transcripts, calling no agent (the study's
+    one set of debates, many judges): `<cell>/judged/<judge>/`. A cell is not judged again by its own judge."""
     cell_retries: int = Field(default=1, ge=0, le=10)
     max_models: int | None = Field(default=None, ge=1)
     ray: RaySettings = Field(default_factory=RaySettings)
@@ -240,6 +244,12 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None, out: s
         raise ConfigError(f"invalid sweep file {path}: " + "; ".join(unique[:8]) + more)
     if not cells:
         raise ConfigError(f"sweep file {path} expands to no cells; give `sweep:` at least one list")
+    backend = overrides.get("backend", settings.base.get("backend")) or "auto"
+    for number, spec in enumerate(settings.rejudge):
+        try:
+            parse_model_spec(spec, backend)
+        except OversightError as exc:
+            raise ConfigError(f"invalid sweep file {path}: rejudge[{number}]: {exc}") from None
     return Sweep(name=name, path=folder, settings=settings, cells=list(cells.values()), source=path)
 
 

@@ -31,6 +31,9 @@ def print_plan(sweep: Sweep, plans: list[CellPlan], console: Console) -> None:
     console.print(f"{len(plans)} cells, {pending} with work left; about {sum(total.values())} model requests "
                   f"({', '.join(f'{f} {n}' for f, n in sorted(total.items())) or 'none'}); "
                   f"{len(specs)} distinct model(s): {', '.join(sorted(specs)) or '-'}", highlight=False)
+    if sweep.settings.rejudge:
+        console.print(f"then every finished cell is judged again from its transcripts by: "
+                      f"{', '.join(sweep.settings.rejudge)}", highlight=False)
 
 
 def print_sweep_report(report: SweepReport, console: Console) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,16 @@ class Question:
     def __post_init__(self) -> None:
         assert self.correct_index in (0, 1), self.correct_index
         assert len(self.answers) == 2, self.answers
+
+    @property
+    def article(self) -> str | None:
+        """Key of the source text, shared by every question on it (the unit confidence intervals resample):
+        `meta["article_id"]`, else a hash of `context`; None without a source text."""
+        if self.meta.get("article_id") is not None:
+            return str(self.meta["article_id"])
+        if isinstance(self.context, str) and self.context:
+            return hashlib.sha256(self.context.encode()).hexdigest()[:12]
+        return None
 
     def swapped(self) -> Question:
         """The same question with the two answers in the other order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
 import pytest
 
 from analysis.load import find_runs, load_runs
@@ -76,3 +77,22 @@ def test_a_results_file_without_the_run_columns_is_rejected(tmp_path):
     pd.DataFrame({"question_id": ["q1"], "score": [1.0]}).to_parquet(tmp_path / "other" / "results.parquet")
     with pytest.raises(DataError, match="lacks the columns"):
         load_runs(tmp_path / "other")
+
+
+def test_results_rows_carry_the_article_so_the_table_alone_clusters(tmp_path):
+    from oversight.config import make_config
+    from oversight.models import ModelSpec
+    from oversight.runner import result_row
+
+    config = make_config(protocol="direct", task="quality", judge="scripted:first", backend="scripted")
+    rows = []
+    for i, article in enumerate(["story one", "story one", "story two"]):
+        question = Question(id=f"q{i}", task="quality", question="?", answers=("a", "b"), correct_index=0,
+                            context=article)
+        transcript = Transcript("direct", question, (), JudgeDecision((0.7, 0.3), 0))
+        rows.append(result_row(config, f"q{i}#original", transcript, {"judge": ModelSpec("scripted", "first")}))
+    (tmp_path / "run").mkdir()
+    pd.DataFrame(rows).to_parquet(tmp_path / "run" / "results.parquet")  # no transcripts beside it
+    results = load_runs(tmp_path / "run")
+    assert results.loc[0, "cluster"] == results.loc[1, "cluster"] != results.loc[2, "cluster"]
+    assert results.loc[0, "cluster"] == Question("x", "quality", "?", ("a", "b"), 0, context="story one").article
