@@ -169,9 +169,9 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
     """Which answer position the judge favours, and whether it keeps its choice when the order flips.
 
     Per group: mean chosen position over valid verdicts (1.5 = no bias; the study's measure) with its
-    95% CI, the share of first-position picks, and order-swap consistency: among episodes judged in both
+    95% CI, the share of first-position picks, order-swap consistency: among episodes judged in both
     orders (the same `pair`), the share where the judge picked the same answer both times (questions
-    with an invalid verdict in either order count as inconsistent).
+    with an invalid verdict in either order count as inconsistent), and the share of invalid verdicts.
     """
     frame_all = results if "pair" in results else results.assign(pair=results["question_id"].astype(str))
     if "chosen_position" not in frame_all:
@@ -184,7 +184,8 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
         rows.append({**keys, "episodes": len(frame), "mean_position": position.get("mean", np.nan),
                      "ci_low": position.get("ci_low", np.nan), "ci_high": position.get("ci_high", np.nan),
                      "first_share": float((valid["chosen_position"] == 1).mean()) if len(valid) else np.nan,
-                     "swap_pairs": consistency[0], "swap_consistency": consistency[1]})
+                     "swap_pairs": consistency[0], "swap_consistency": consistency[1],
+                     "invalid_rate": float(frame["invalid"].astype(float).mean())})
     return pd.DataFrame(rows)
 
 

