@@ -1,10 +1,9 @@
-"""The README's "Results on a laptop": its tables, written from the tables `oversight analyze` prints.
+"""The laptop study's results as Markdown tables, written from the tables `oversight analyze` prints.
 
 Every number here is a cell of one of `analysis.summary.summarize`'s tables, formatted as `format_table`
-formats it for the terminal, so the README and `oversight analyze` cannot disagree. A test rebuilds
-the section from the committed `docs/laptop-study/results.parquet` and compares it with the README.
+formats it for the terminal, so a README built from it and `oversight analyze` cannot disagree.
 
-    python -m analysis.study docs/laptop-study     # print the section; draw accuracy.png beside the data
+    python -m analysis.study runs/laptop-study     # print the tables; draw accuracy.png beside the data
 """
 
 from __future__ import annotations
