@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=4, help="questions per protocol")
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS))
+    parser.add_argument("--task", default="math", help="task the questions come from (e.g. quality: agents read the article)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--backend", default="vllm", choices=("vllm", "hf", "scripted", "budget"))
@@ -161,10 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         models = load_models(args.judge, args.debater, args.backend)
     options = ProtocolOptions(rounds=args.rounds, max_tokens=args.max_tokens)
-    qs = questions(args.limit)
+    qs = questions(args.limit, args.task)
     try:
         print(machine_line())
-        print(f"{args.limit} questions, {args.rounds} rounds, {args.max_tokens}-token turns, judge {args.judge}, "
+        print(f"{args.limit} {args.task} questions, {args.rounds} rounds, {args.max_tokens}-token turns, judge {args.judge}, "
               f"agents {args.debater} ({args.backend}); per question, and for {args.study_size:,} questions")
         print(f"{'protocol':<17} {'requests':>8} {'prompt tok':>10} {'compl. tok':>10} {'batched calls':>13} "
               f"{'study prompt':>12} {'study compl.':>12} {'wall s':>7}")

@@ -427,6 +427,9 @@ def sweep(
                                                         "cell_retries).", rich_help_panel="Scheduling")] = None,
     max_models: Annotated[Optional[int], typer.Option(help="Models loaded at once (file: max_models; default: "
                                                       "all the sweep needs).", rich_help_panel="Scheduling")] = None,
+    window: Annotated[Optional[int], typer.Option(help="Episodes in flight at once (file: window; default: all). "
+                                                  "Episodes are saved as they finish, so a smaller window loses "
+                                                  "less when cut off.", min=1, rich_help_panel="Scheduling")] = None,
     task: Annotated[Optional[str], typer.Option("--task", "-t", help="Task of every cell.",
                                                 rich_help_panel="Overrides")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Questions per cell.", rich_help_panel="Overrides")] = None,
@@ -460,6 +463,8 @@ def sweep(
         spec.settings.cell_retries = cell_retries
     if max_models is not None:
         spec.settings.max_models = max_models
+    if window is not None:
+        spec.settings.window = window
     plans, _ = plan_sweep(spec)
     print_plan(spec, plans, out)
     if dry_run:

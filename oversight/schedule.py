@@ -92,8 +92,10 @@ def waves(runs: list[PreparedRun], max_models: int | None) -> list[list[Prepared
     return groups
 
 
-def play_together(runs: list[PreparedRun], pool: ModelPool, console: Console) -> dict[str, str]:
-    """Play the pending episodes of `runs` through one Engine; returns run id -> error for failed ones."""
+def play_together(runs: list[PreparedRun], pool: ModelPool, console: Console, window: int | None = None
+                  ) -> dict[str, str]:
+    """Play the pending episodes of `runs` through one Engine; returns run id -> error for failed ones.
+    `window`: at most that many episodes in flight, the next starting as others finish (None: all at once)."""
     errors: dict[str, str] = {}
     models: dict[str, dict[str, Backend]] = {}
     for run in runs:
@@ -125,7 +127,7 @@ def play_together(runs: list[PreparedRun], pool: ModelPool, console: Console) ->
         task = bar.add_task(f"{len(live)} cells", total=len(entries))
         engine.progress = lambda: bar.advance(task)
         try:
-            engine.run(entries, on_finish=on_finish, on_error=on_error)
+            engine.run(entries, on_finish=on_finish, on_error=on_error, window=window)
         except Exception as exc:  # noqa: BLE001 — a backend call failed: every cell still playing in it is affected
             for run in live:
                 errors.setdefault(run.config.run_id, f"{type(exc).__name__}: {exc}")
@@ -249,7 +251,7 @@ def run_local(cells: list[Cell], sweep: Sweep, pool: ModelPool, console: Console
         for group in groups:
             if sweep.settings.max_models is not None:  # uncapped, every loaded model stays for later waves
                 pool.keep_only(spec for run in group for spec in run.specs.values())
-            errors_now |= play_together(group, pool, console)
+            errors_now |= play_together(group, pool, console, sweep.settings.window)
         if errors_now and attempt < sweep.settings.cell_retries:
             for cell_id, error in errors_now.items():
                 console.print(f"[yellow]cell {cell_id} failed ({error}); retrying[/yellow]", highlight=False)

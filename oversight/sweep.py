@@ -16,6 +16,7 @@ A sweep file is YAML (`configs/laptop.yaml` and `configs/study.yaml` are worked 
         max_tokens: [64, 256]
     rejudge: [vllm:Qwen/Qwen2.5-7B-Instruct]   # judge every finished cell again from its transcripts
     cell_retries: 1           # extra attempts for a cell that failed
+    window: 256               # episodes in flight at once (default: all)
     max_models: null          # models held loaded at once (null: every model the sweep needs)
     ray: {gpus_per_model: 1}  # used by `oversight sweep FILE --ray ADDRESS`
 
@@ -133,6 +134,9 @@ class SweepFile(BaseModel):
     """Judges that judge every finished cell again from its saved transcripts, calling no agent (the study's
     one set of debates, many judges): `<cell>/judged/<judge>/`. A cell is not judged again by its own judge."""
     cell_retries: int = Field(default=1, ge=0, le=10)
+    window: int | None = Field(default=None, ge=1)
+    """Episodes in flight at once across the cells (None: every pending episode of a wave). A window keeps
+    batches that wide and saves episodes as they finish, so a long sweep cut off loses little."""
     max_models: int | None = Field(default=None, ge=1)
     ray: RaySettings = Field(default_factory=RaySettings)
 

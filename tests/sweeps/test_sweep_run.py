@@ -135,3 +135,21 @@ def test_cli_plan_run_status_and_overrides(write_sweep, tmp_path):
     bad = oversight("sweep", str(path), "--judge", "embedded:gpt-9")
     assert bad.returncode == 2 and "--judge: unknown embedded model 'gpt-9'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_window_bounds_the_batches_and_gives_the_same_results(write_sweep, tmp_path):
+    grid = {"product": {"protocol": ["direct", "debate"], "seed": [0, 1]}}
+    whole = load_sweep(write_sweep(grid, base={"limit": 3}))
+    run_sweep(whole, pool=counting_pool())
+    windowed = load_sweep(write_sweep(grid, base={"limit": 3}, name="windowed", window=2))
+    pool = counting_pool()
+    assert not run_sweep(windowed, pool=pool).failed
+    agent: ScriptedBackend = pool.loaded[AGENT]
+    assert max(c.size for c in agent.calls) <= 2 * 2  # two live episodes, two debaters each
+    columns = ["cell", "episode", "verdict", "p_answer1", "correct"]
+
+    def rows(sweep):
+        frame = pd.read_parquet(sweep.path / "results.parquet")[columns]
+        return frame.sort_values(["cell", "episode"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(windowed), rows(whole))
