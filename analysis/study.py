@@ -24,8 +24,8 @@ FAMILIES = ("extractive", "closed", "code", "multimodal")
 
 
 def judge_name(spec: str) -> str:
-    """`vllm:embedded:smollm2-135m` -> `smollm2-135m`."""
-    return str(spec).split(":")[-1]
+    """`vllm:embedded:smollm2-135m` -> `smollm2-135m` (model options after `?` left out)."""
+    return str(spec).partition("?")[0].split(":")[-1]
 
 
 def _rate(value: float) -> str:

@@ -46,7 +46,9 @@ def test_the_study_sweep_covers_the_design():
                      } | {("direct-article", "quality")}
     assert all(c.config.limit >= 50 and c.config.order == "both" for c in sweep.cells)
     assert {c.config.judge for c in sweep.cells} == {"embedded:smollm2-135m"}
-    assert sweep.settings.rejudge == ["embedded:qwen2.5-coder-0.5b"]  # self-judging: the agent model
+    agents = {c.config.debater for c in sweep.cells if c.config.protocol == "debate"}
+    agents |= {c.config.consultant for c in sweep.cells if c.config.protocol == "consultancy"}
+    assert [*agents] == sweep.settings.rejudge  # self-judging: one agent model, which judges every cell again
 
 
 def test_a_finished_study_reruns_with_no_model_call(scripted_study):
