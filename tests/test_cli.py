@@ -80,7 +80,7 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     assert len((run / "transcripts.jsonl").read_text().splitlines()) == 12
 
 
-SHARED_COLUMNS = {"question_id", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
+SHARED_COLUMNS = {"question_id", "article", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
                   "verdict", "correct", "invalid", "judge_mass", "best_of_n"}
 AGENT_COLUMNS = {"agent_turns", "invalid_turns", "quotes", "verified_quotes"}
 OPEN_COLUMNS = {"agent_choice", "agent_correct", "judge_agrees"}
