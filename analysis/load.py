@@ -30,7 +30,7 @@ import yaml
 from oversight.errors import DataError
 from oversight.store import CONFIG, RESULTS, TRANSCRIPTS, RunStore
 from oversight.sweep_state import MANIFEST
-from oversight.types import Question
+from oversight.types import article_key
 
 TOURNAMENT = "tournament.yaml"
 REQUIRED = ("question_id", "protocol", "task", "judge", "swapped", "correct_index", "p_answer1", "p_answer2",
@@ -106,13 +106,12 @@ def _read_rows(run: Path) -> pd.DataFrame:
 
 
 def _transcript_columns(run: Path) -> pd.DataFrame:
-    """Per episode: the article key (`Question.article`) for clustering extractive tasks, for results written
+    """Per episode: the article key (`oversight.types.article_key`) for clustering extractive tasks, for results written
     before the rows recorded it."""
     rows = []
     for record in RunStore(run).records():
         question = record.get("transcript", {}).get("question", {})
-        article = Question(id="", task="", question="", answers=("", ""), correct_index=0,
-                           context=question.get("context"), meta=question.get("meta") or {}).article
+        article = article_key(question.get("context"), question.get("meta") or {})
         rows.append({"episode": record.get("key"), "article": article})
     return pd.DataFrame(rows, columns=["episode", "article"]).drop_duplicates("episode")
 

@@ -1,7 +1,7 @@
 """The laptop study's results as Markdown tables, written from the tables `oversight analyze` prints.
 
-Every number here is a cell of one of `analysis.summary.summarize`'s tables, formatted as `format_table`
-formats it for the terminal, so a README built from it and `oversight analyze` cannot disagree.
+Every number here is a cell of one of `analysis.summary.summarize`'s tables, as `format_table` prints it,
+so a README built from it and `oversight analyze` cannot disagree.
 
     python -m analysis.study runs/laptop-study     # print the tables; draw accuracy.png beside the data
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import load_runs
-from analysis.summary import summarize
+from analysis.summary import format_table, summarize
 
 BEGIN = "<!-- laptop-study:begin -->"
 END = "<!-- laptop-study:end -->"
@@ -28,12 +28,9 @@ def judge_name(spec: str) -> str:
     return str(spec).partition("?")[0].split(":")[-1]
 
 
-def _rate(value: float) -> str:
-    return "" if pd.isna(value) else f"{value:.3f}"
-
-
-def _with_ci(value: float, low: float, high: float) -> str:
-    return "" if pd.isna(value) else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+def _with_ci(value: str, ci: str) -> str:
+    """A value and its CI as `format_table` prints them; empty when the value is missing."""
+    return f"{value} {ci}" if value else ""
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -45,22 +42,19 @@ def _protocol_order(protocol: str) -> int:
     return list(PROTOCOLS).index(protocol) if protocol in PROTOCOLS else len(PROTOCOLS)
 
 
-def accuracy_grid(table: pd.DataFrame, value: str = "accuracy") -> str:
-    """Judge x protocol rows, one column per task type: `accuracy [95% CI]` (or another column of the table)."""
-    families = [f for f in FAMILIES if f in set(table["family"])]
+def _by_judge_and_protocol(shown: pd.DataFrame) -> pd.DataFrame:
+    order = [(judge, _protocol_order(protocol)) for judge, protocol in zip(shown["judge"], shown["protocol"])]
+    return shown.iloc[sorted(range(len(shown)), key=order.__getitem__)]
+
+
+def accuracy_grid(table: pd.DataFrame) -> str:
+    """Judge x protocol rows, one column per task type: `accuracy [95% CI]`."""
+    shown = _by_judge_and_protocol(format_table(table))
+    families = [f for f in FAMILIES if f in set(shown["family"])]
     rows = []
-    for (judge, protocol), part in sorted(table.groupby(["judge", "protocol"]),
-                                          key=lambda item: (item[0][0], _protocol_order(item[0][1]))):
-        cells = []
-        for family in families:
-            hit = part[part["family"] == family]
-            if hit.empty:
-                cells.append("–")
-            elif value == "accuracy":
-                cells.append(_with_ci(*hit.iloc[0][["accuracy", "ci_low", "ci_high"]]))
-            else:
-                cells.append(_rate(hit.iloc[0][value]))
-        rows.append([judge_name(judge), PROTOCOLS.get(protocol, protocol), *cells])
+    for (judge, protocol), part in shown.groupby(["judge", "protocol"], sort=False):
+        cells = {r["family"]: _with_ci(r["accuracy"], r["95% CI"]) for _, r in part.iterrows()}
+        rows.append([judge_name(judge), PROTOCOLS.get(protocol, protocol), *(cells.get(f, "–") for f in families)])
     return _markdown(["judge", "protocol", *families], rows)
 
 
@@ -70,8 +64,9 @@ def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[st
     header = ["judge", "task type"]
     for other in others:
         header += [f"{PROTOCOLS[first]} / {PROTOCOLS.get(other, other)}", "p"]
+    shown = format_table(table)
     rows = []
-    for (judge, family), part in table.groupby(["judge", "family"], sort=True):
+    for (judge, family), part in shown.groupby(["judge", "family"], sort=True):
         row = [judge_name(judge), family]
         for other in others:
             pair = part[[{a, b} == {first, other} for a, b in zip(part["a"], part["b"])]]
@@ -80,29 +75,26 @@ def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[st
                 continue
             r = pair.iloc[0]
             mine, theirs = (r["accuracy_a"], r["accuracy_b"]) if r["a"] == first else (r["accuracy_b"], r["accuracy_a"])
-            row += [f"{mine:.3f} / {theirs:.3f} ({r['questions']} q)", f"{r['p_value']:.4f}"]
+            row += [f"{mine} / {theirs} ({r['questions']} q)", r["p_value"]]
         rows.append(row)
     return _markdown(header, rows)
 
 
 def split_grid(table: pd.DataFrame, right: str) -> str:
     """Agent-split rows (`analysis.metrics.agent_split`): judge accuracy when the agent was right / wrong."""
-    rows = []
-    for _, r in table.sort_values(["judge", "protocol", "task"]).iterrows():
-        rows.append([judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]), r["task"],
-                     _with_ci(r["agent_correct"], *r["agent_correct_ci"]), _with_ci(r["win_rate"], *r["win_rate_ci"]),
-                     _with_ci(r["accuracy_agent_right"], *r["accuracy_agent_right_ci"]),
-                     _with_ci(r["accuracy_agent_wrong"], *r["accuracy_agent_wrong_ci"])])
+    shown = format_table(table.sort_values(["judge", "protocol", "task"]))
+    values = ("agent_correct", "win_rate", "accuracy_agent_right", "accuracy_agent_wrong")
+    rows = [[judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]), r["task"],
+             *(_with_ci(r[v], r[f"{v}_ci"]) for v in values)] for _, r in shown.iterrows()]
     return _markdown(["judge", "protocol", "task", right, "judge sided with the agent", "accuracy, agent right",
                       "accuracy, agent wrong"], rows)
 
 
 def position_grid(table: pd.DataFrame) -> str:
-    rows = []
-    for _, r in sorted(table.iterrows(), key=lambda item: (item[1]["judge"], _protocol_order(item[1]["protocol"]))):
-        rows.append([judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]),
-                     _with_ci(r["mean_position"], r["ci_low"], r["ci_high"]), _rate(r["first_share"]),
-                     _rate(r["swap_consistency"]), _rate(r["invalid_rate"])])
+    shown = _by_judge_and_protocol(format_table(table))
+    rows = [[judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]),
+             _with_ci(r["mean_position"], r["95% CI"]), r["first_share"], r["swap_consistency"], r["invalid_rate"]]
+            for _, r in shown.iterrows()]
     return _markdown(["judge", "protocol", "mean position chosen (1.5 = none)", "first-position share",
                       "same answer in both orders", "invalid verdicts"], rows)
 

@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> None:
                 fh.write(json.dumps({"seed": seed, **entry}) + "\n")
 
         train(config, console, on_record=write)
-    summary = summarize(read_log(log))
-    print_summary(summary)
-    plot_curve(read_log(log), out / "curve")
+    records = read_log(log)
+    print_summary(summarize(records))
+    plot_curve(records, out / "curve")
     Console().print(f"curve: {out / 'curve.png'}")
 
 

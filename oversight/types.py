@@ -19,6 +19,16 @@ from oversight.errors import DataError
 Role = Literal["system", "user", "assistant"]
 
 
+def article_key(context: Any, meta: dict[str, Any]) -> str | None:
+    """Key of a question's source text (the unit confidence intervals resample): `meta["article_id"]`, else a
+    hash of `context`; None without a source text."""
+    if meta.get("article_id") is not None:
+        return str(meta["article_id"])
+    if isinstance(context, str) and context:
+        return hashlib.sha256(context.encode()).hexdigest()[:12]
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """One binary-choice question, as every task yields it."""
@@ -45,13 +55,8 @@ class Question:
 
     @property
     def article(self) -> str | None:
-        """Key of the source text, shared by every question on it (the unit confidence intervals resample):
-        `meta["article_id"]`, else a hash of `context`; None without a source text."""
-        if self.meta.get("article_id") is not None:
-            return str(self.meta["article_id"])
-        if isinstance(self.context, str) and self.context:
-            return hashlib.sha256(self.context.encode()).hexdigest()[:12]
-        return None
+        """Key of the source text, shared by every question on it: see `article_key`."""
+        return article_key(self.context, self.meta)
 
     def swapped(self) -> Question:
         """The same question with the two answers in the other order."""
