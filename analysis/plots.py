@@ -65,7 +65,8 @@ def plot_accuracy(table: pd.DataFrame, path: str | Path, panel: str = "family", 
         ax.set_title(name)
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("judge accuracy")
-    axes[0][-1].legend(title=hue, fontsize=8, loc="lower right")
+    # beside the panels, not over the bars
+    axes[0][-1].legend(title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return save(fig, path)
 
 

@@ -132,7 +132,7 @@ def load_models(specs: dict[str, ModelSpec], console: Console, config: RunConfig
         for family, spec in specs.items():
             if spec not in loaded:
                 start = time.perf_counter()
-                console.print(f"[dim]loading {family} model {spec} ...[/dim]")
+                console.print(f"[dim]loading {family} {spec} ...[/dim]")
                 options = backend_options(config, spec.backend) if config is not None else {}
                 served = config is not None and config.serve and spec.backend == "vllm"
                 loaded[spec] = load_served(spec, options, config) if served else load_backend(spec, **options)

@@ -1,0 +1,32 @@
+"""README's "Results on a laptop" is generated from the committed study summary and cannot drift from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.study import BEGIN, END, readme_section, study_tables
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = ROOT / "docs" / "laptop-study" / "results.parquet"
+
+
+def test_readme_shows_the_tables_of_the_committed_study():
+    readme = (ROOT / "README.md").read_text()
+    shown = readme[readme.index(BEGIN): readme.index(END) + len(END)]
+    assert shown == readme_section(study_tables(SUMMARY.parent)), (
+        "README is out of date: paste the output of `python -m analysis.study docs/laptop-study` between the markers")
+
+
+def test_the_committed_study_follows_the_design():
+    results = pd.read_parquet(SUMMARY)
+    weak = results[results["judge"].str.contains("smollm2")]
+    questions = weak.groupby(["task", "protocol"])["question_id"].nunique()
+    assert set(questions.index.get_level_values("task")) == {"quality", "math", "logic", "code"}
+    assert (questions >= 50).all()
+    # both answer orders of every question, under every judge
+    orders = results.groupby(["cell", "question_id"])["swapped"].nunique()
+    assert (orders == 2).all()
+    assert results["judge"].nunique() == 2  # the weak judge and the agent judging itself
+    assert (ROOT / "docs" / "laptop-study" / "accuracy.png").stat().st_size > 0
