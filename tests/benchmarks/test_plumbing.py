@@ -161,3 +161,16 @@ def test_neutral_judge_prompts_share_the_debate_across_orders():
     # ... and stop sharing at the answers in the usual one.
     assert common_prefix(*usual) < usual[0].index(transcript.turns[0].text)
     assert "Bob argues for Answer 1 and Alice argues for Answer 2" in neutral[1]
+
+
+def test_cpu_engine_workload_is_four_consultant_prompts_per_article():
+    from benchmarks.cpu_engine import consultant_requests
+
+    requests = consultant_requests(2, max_tokens=96)
+    assert len(requests) == 8
+    assert len({r.sampling.seed for r in requests}) == 8  # sampled turns, each its own seed
+    for group in (requests[:4], requests[4:]):
+        texts = [r.messages[-1].content for r in group]
+        article = texts[0][texts[0].index("<article>"):texts[0].index("</article>")]
+        assert len(article) > 2000 and all(article in t for t in texts)
+        assert len(set(texts)) == 4  # both assignments x both answer orders

@@ -70,6 +70,16 @@ def test_vllm_bad_choice_method():
         VLLMBackend("embedded:smollm2-135m", choice_method="guess")
 
 
+def test_small_cpu_binds_the_worker_to_every_core():
+    from oversight.models.vllm import SMALL_CPU_CORES, cpu_thread_defaults
+
+    assert cpu_thread_defaults([1, 0], 1) == {"VLLM_CPU_OMP_THREADS_BIND": "0,1",
+                                              "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    # Big machines and tensor parallelism keep vLLM's own binding (one list per rank, a core reserved).
+    assert cpu_thread_defaults(list(range(SMALL_CPU_CORES + 1)), 1) == {}
+    assert cpu_thread_defaults([0, 1], 2) == {}
+
+
 def test_hf_rejects_unknown_options():
     pytest.importorskip("transformers")
     from oversight.models.hf import HFBackend
