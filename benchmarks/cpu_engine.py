@@ -2,7 +2,8 @@
 
 The workload is the costliest part of the laptop study: consultants reading QuALITY articles. Each
 question gives four first-round consultant prompts (both assignments, both answer orders) that
-share the instructions and the article, 3-7k tokens of them; the turn is 96 sampled tokens.
+share the instructions and the article, 3-7k tokens of them; the turn is 96 greedy tokens, as in
+the study (the prompts come from the consultancy protocol itself).
 Two arms, each in a fresh process with the same prompts (thread binding is read when the engine
 starts), each timing one `generate` batch after the model has loaded:
 
@@ -30,19 +31,16 @@ LABELS = {"vllm-binding": "vLLM's binding (1 core kept)", "every-core": "every c
 
 
 def consultant_requests(limit: int, max_tokens: int) -> list:
-    from oversight.prompts import render
-    from oversight.types import Request, Sampling
+    """The first consultant turn of every consultancy episode, as the protocol itself asks for it."""
+    from protocols.consultancy import Consultancy
     from tasks import load_questions
 
+    protocol = Consultancy(rounds=1, max_tokens=max_tokens, seed=0)  # the laptop study's settings
     requests = []
     for q in load_questions("quality", limit=limit, seed=0):
         for order in (q, q.swapped()):
-            for side in (0, 1):
-                messages = render("consultancy/consultant", question=order, transcript=(), names={},
-                                  position=side, round=0, rounds=1, quotes=False, open=False, word_limit=70)
-                requests.append(Request(role="consultant", messages=messages,
-                                        sampling=Sampling(max_tokens=max_tokens, temperature=0.7,
-                                                          seed=len(requests))))
+            for _, episode in protocol.episodes(order):
+                requests += next(episode)  # the episode's first batch: the consultant's turn
     return requests
 
 
@@ -58,10 +56,8 @@ def run_arm(arm: str, model: str, limit: int, max_tokens: int) -> dict:
         requests = consultant_requests(limit, max_tokens)
         with timed() as t:
             backend.generate(requests)
-        return {"arm": arm, "requests": len(requests), "seconds": t[0],
-                "prompt_tokens": engine.stats.prompt_tokens, "prefilled": engine.stats.prefill_tokens,
-                "completion_tokens": engine.stats.completion_tokens,
-                "threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "")}
+        return {"arm": arm, "seconds": t[0], "prompt_tokens": engine.stats.prompt_tokens,
+                "prefilled": engine.stats.prefill_tokens}
     finally:
         backend.close()
 

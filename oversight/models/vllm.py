@@ -30,7 +30,7 @@ import gc
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ CPU_MIN_BATCHED_TOKENS = 4096  # vLLM's CPU default token budget per step
 SMALL_CPU_CORES = 4
 
 
-def cpu_thread_defaults(cores: Sequence[int], tensor_parallel_size: int) -> dict[str, str]:
+def cpu_thread_defaults(cores: Collection[int], tensor_parallel_size: int) -> dict[str, str]:
     """Environment for vLLM's CPU worker threads: on a small machine (one rank, at most
     `SMALL_CPU_CORES` usable cores), bind the worker to all of them and reserve none for the engine
     core, which mostly waits on the worker; elsewhere keep vLLM's automatic binding (empty dict)."""
@@ -165,7 +165,7 @@ class VLLMBackend(Backend):
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KVCACHE_GIB)
             os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", CPU_STEP_TIMEOUT_S)
             if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-                for key, value in cpu_thread_defaults(sorted(os.sched_getaffinity(0)),
+                for key, value in cpu_thread_defaults(os.sched_getaffinity(0),
                                                       tensor_parallel_size or 1).items():
                     os.environ.setdefault(key, value)
             kwargs.setdefault("enforce_eager", True)

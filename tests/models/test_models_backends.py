@@ -286,6 +286,26 @@ def test_vllm_seeded_sampling_over_a_step_budget(vllm_judge):
 
 
 @slow
+def test_vllm_worker_runs_on_every_core_of_a_small_cpu(vllm_judge):
+    import os
+
+    import psutil
+
+    from oversight.models.vllm import SMALL_CPU_CORES
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > SMALL_CPU_CORES:
+        pytest.skip(f"{len(cores)} cores: vLLM's own binding applies")
+    workers = [p for p in psutil.Process().children(recursive=True) if "Worker" in p.name()]
+    assert workers, "no vLLM worker process found"
+    # vLLM pins each OMP thread to one core; its own binding would pin them all to the cores left
+    # after keeping one for the engine-core process (here: core 0 only).
+    for worker in workers:
+        pinned = {core for thread in worker.threads() for core in os.sched_getaffinity(thread.id)}
+        assert sorted(pinned) == cores
+
+
+@slow
 def test_vllm_choice_agrees_with_hf(vllm_judge, hf_judge):
     reqs = choice_requests()
     v = vllm_judge.choice(reqs)
