@@ -55,7 +55,9 @@ def request_keys(backend: str, model: str, requests: Sequence[Request]) -> list[
         body = json.dumps({
             "backend": backend, "model": model, "kind": r.kind, "options": list(r.options),
             "messages": [m.to_dict() for m in r.messages],
-            "sampling": [r.sampling.max_tokens, r.sampling.temperature, r.sampling.seed],
+            # stop sequences join the key only when set, so keys of requests without them stay as they were
+            "sampling": [r.sampling.max_tokens, r.sampling.temperature, r.sampling.seed,
+                         *([list(r.sampling.stop)] if r.sampling.stop else [])],
         }, sort_keys=True, ensure_ascii=False)
         sampled = r.kind == "generate" and r.sampling.temperature > 0
         index = seen[body] if sampled else 0

@@ -129,6 +129,10 @@ class Sampling:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int | None = None
+    """Each sampled request carries its own seed, derived from its identity (`protocols.base.request_seed`)."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences: generation ends after any of them; the reply text keeps the stop string when the backend
+    can (vLLM, transformers, scripted) and may lack it otherwise (OpenAI-compatible servers drop it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,10 @@ class Reply:
     top_is_option: bool | None = None
     """For choice requests: whether the model's single most likely next label starts one of the options
     (False: it wanted to say something else, and the decision counts as invalid); None when unknown."""
+    decision_method: str = "logprobs"
+    """For choice requests: how `option_probs` were obtained. `logprobs`: the model's next-token distribution
+    over the labels; `structured`: a one-hot read from text the server generated under a choice constraint
+    (a server without logprobs, allowed only when asked for). Recorded per episode and reported."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,17 +203,35 @@ class JudgeDecision:
     mass: float | None = None
     members: tuple[JudgeDecision, ...] = ()
     """A judge panel's per-member decisions (in panel order); this decision is their aggregate."""
+    orders: tuple[JudgeDecision, ...] = ()
+    """Order-debiased decisions: the two single-order decisions they average, (presented labels, swapped labels),
+    both with `probs` in the presented answer order. Empty: this decision read one label order only."""
+    method: str = "logprobs"
+    """How the probabilities were read (`Reply.decision_method`): `logprobs` or `structured`."""
+
+    @property
+    def debiased(self) -> bool:
+        return bool(self.orders)
+
+    @property
+    def raw(self) -> JudgeDecision:
+        """The decision from the presented label order alone (itself when not debiased)."""
+        return self.orders[0] if self.orders else self
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
-        if not self.members:
-            del out["members"]  # single judges keep the transcript format they always had
+        out["members"] = [m.to_dict() for m in self.members]
+        out["orders"] = [o.to_dict() for o in self.orders]
+        for key, default in (("members", []), ("orders", []), ("method", "logprobs")):
+            if out[key] == default:
+                del out[key]  # decisions without them keep the transcript format they always had
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JudgeDecision:
         return cls(**{**d, "probs": tuple(d["probs"]),
-                      "members": tuple(cls.from_dict(m) for m in d.get("members", ()))})
+                      "members": tuple(cls.from_dict(m) for m in d.get("members", ())),
+                      "orders": tuple(cls.from_dict(o) for o in d.get("orders", ()))})
 
 
 @dataclass(frozen=True, slots=True)
