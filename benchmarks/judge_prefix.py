@@ -33,7 +33,7 @@ from oversight.engine import Engine
 from oversight.models.base import Backend
 from oversight.types import Message, Request, Sampling, Transcript
 from protocols.base import JUDGE_OPTIONS
-from protocols.debate import NAMES, Debate
+from protocols.debate import NAMES, SIDES, Debate
 
 NEUTRAL_JUDGE = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string("""\
 You are an expert judge in a debate where two participants argue over the answer to a question.
@@ -72,7 +72,8 @@ def usual_prompts(t: Transcript, both: bool = True) -> list[tuple[Message, ...]]
     orders = [(t.question, list(t.turns))]
     if both:
         orders.append((t.question.swapped(), [dataclasses.replace(turn, role=flip[turn.role]) for turn in t.turns]))
-    return [prompts.render("debate/judge", question=q, transcript=turns, names=NAMES, quotes=False, cot=False)
+    return [prompts.render("debate/judge", question=q, transcript=turns, names=NAMES, sides=SIDES, quotes=False,
+                           cot=False)
             for q, turns in orders]
 
 

@@ -51,6 +51,9 @@ JudgeCot = Annotated[bool, typer.Option("--judge-cot/--no-judge-cot", help="Judg
                                         rich_help_panel="Protocol")]
 Quotes = Annotated[bool, typer.Option("--quotes/--no-quotes", help="Verify agents' <quote>s against the article.",
                                       rich_help_panel="Protocol")]
+Debias = Annotated[bool, typer.Option("--debias/--no-debias", help="Order-debiased judging: the judge decides each "
+                                      "episode in both answer-label orders and the log-odds are averaged.",
+                                      rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
 JudgePanel = Annotated[Optional[list[str]], typer.Option(
     "--judge", help="Judge model spec, backend:model; repeat it for a judge panel (member options ?prompt=TEMPLATE, "
@@ -115,8 +118,8 @@ def run(
     order: Order = _default("order"), rounds: Rounds = _default("rounds"), turns: Turns = _default("turns"),
     word_limit: WordLimit = _default("word_limit"), best_of_n: BestOfN = _default("best_of_n"),
     bon_scorer: BonScorer = _default("bon_scorer"), retries: Retries = _default("retries"),
-    judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"), judge: JudgePanel = None,
-    panel_aggregate: PanelAggregate = _default("panel_aggregate"),
+    judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"),
+    debias: Debias = _default("debias"), judge: JudgePanel = None, panel_aggregate: PanelAggregate = _default("panel_aggregate"),
     judge_temperature: JudgeTemperature = _default("judge_temperature"),
     debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
     max_tokens: MaxTokens = _default("max_tokens"), temperature: Temperature = _default("temperature"),
@@ -146,7 +149,7 @@ def run(
                          panel_aggregate=panel_aggregate, judge_temperature=judge_temperature, debater=debater,
                          consultant=consultant, backend=backend, max_tokens=max_tokens, temperature=temperature,
                          best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot, quotes=quotes,
-                         out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
+                         debias=debias, out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
                          cache=cache, base_url=base_url, max_connections=max_connections,
                          request_timeout=request_timeout, serve=serve, tensor_parallel_size=tensor_parallel_size,
                          gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,

@@ -15,7 +15,9 @@ from oversight.errors import ConfigError
 
 # Fields that change nothing at their default and came after run ids existed: left out of the id then,
 # so runs that do not use them keep their folder (and resume).
-_ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0}
+_ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0,
+                # runs judged in one label order keep the folder they had before order-debiased judging
+                "debias": False}
 # Fields that do not change what a run computes; they are left out of the run id.
 _NOT_IDENTITY = ("out", "name", "allow_code_exec")
 # Serving settings: where and how models run, not what they compute (a resumed run may change them).
@@ -76,6 +78,9 @@ class RunConfig(BaseModel):
     """The judge reasons before deciding (off by default: the study found it did not help)."""
     quotes: bool = True
     """Verify agents' `<quote>`s against the article on tasks with one."""
+    debias: bool = True
+    """Order-debiased judging: the judge decides every episode with the answer labels in both orders and the two
+    log-odds are averaged; false: one decision, in the presented order."""
     data: str | None = None
     """Local data file or folder; default: $OVERSIGHT_DATA_DIR, else the hub."""
     allow_code_exec: bool = False

@@ -101,4 +101,5 @@ def aggregate(members: Sequence[JudgeDecision], how: str) -> JudgeDecision:
     masses = [m.mass for m in valid]
     mass = sum(masses) / len(masses) if all(v is not None for v in masses) else None  # type: ignore[misc]
     verdict = None if order[0] == order[1] else (0 if order[0] > order[1] else 1)
-    return JudgeDecision(probs=probs, verdict=verdict, invalid=verdict is None, mass=mass, members=kept)
+    method = "structured" if any(m.method == "structured" for m in kept) else "logprobs"
+    return JudgeDecision(probs=probs, verdict=verdict, invalid=verdict is None, mass=mass, members=kept, method=method)

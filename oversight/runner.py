@@ -22,9 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import protocols  # noqa: F401  (registers protocols)
 from oversight.config import RunConfig
 from oversight.engine import Engine
+from oversight.errors import ConfigError
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
-from oversight.panel import panel_members
+from oversight.panel import aggregate, panel_members
 from oversight.registry import lookup
 from oversight.store import RunStore, check_unlocked
 from oversight.types import JudgeDecision, Question, Transcript
@@ -73,7 +74,8 @@ def protocol_options(config: RunConfig) -> ProtocolOptions:
         judge_temperature=config.judge_temperature,
         rounds=config.rounds, turns=config.turns, word_limit=config.word_limit, word_limits=dict(config.word_limits),
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed, best_of_n=config.best_of_n,
-        bon_scorer=config.bon_scorer, retries=config.retries, judge_cot=config.judge_cot, quotes=config.quotes)
+        bon_scorer=config.bon_scorer, retries=config.retries, judge_cot=config.judge_cot, quotes=config.quotes,
+        debias=config.debias)
 
 
 def debater_column(specs: dict[str, ModelSpec]) -> str | None:
@@ -97,10 +99,25 @@ def result_row(config: RunConfig, key: str, transcript: Transcript, specs: dict[
         "swapped": bool(q.meta.get("swapped", False)), "correct_index": q.correct_index,
         "assignment": json.dumps(transcript.assignment), "p_answer1": d.probs[0], "p_answer2": d.probs[1],
         "p_correct": p_correct, "verdict": d.verdict, "correct": transcript.correct, "invalid": d.invalid,
+        **order_columns(d, q.correct_index, config.panel_aggregate), "decision_method": d.method,
         "judge_mass": d.mass, "best_of_n": config.best_of_n,
         **(protocol.columns(transcript) if protocol is not None else {}),
         **(panel_columns(d, q.correct_index) if d.members else {}),
     }
+
+
+def order_columns(decision: JudgeDecision, correct_index: int, panel_aggregate: str = "mean") -> dict[str, Any]:
+    """The presented-order decision beside the episode's (they are the same when it is not order-debiased); a
+    panel's is the aggregate of its members' presented-order decisions, and its swapped-order one likewise."""
+    if any(m.debiased for m in decision.members):
+        raw = aggregate([m.raw for m in decision.members], panel_aggregate)
+        swapped = aggregate([m.orders[1] for m in decision.members], panel_aggregate).probs[correct_index]
+    else:
+        raw = decision.raw
+        swapped = decision.orders[1].probs[correct_index] if decision.orders else math.nan
+    return {"debiased": decision.debiased or any(m.debiased for m in decision.members),
+            "p_correct_raw": raw.probs[correct_index], "verdict_raw": raw.verdict,
+            "correct_raw": raw.verdict == correct_index, "invalid_raw": raw.invalid, "p_correct_swapped": swapped}
 
 
 def judge_column(config: RunConfig, specs: dict[str, ModelSpec], protocol: Protocol | None = None) -> str:
@@ -209,6 +226,18 @@ class PreparedRun:
         return lambda key, t: store.append(key, t, result_row(self.config, key, t, self.specs, self.protocol))
 
 
+def check_articles(protocol: Protocol, questions: list[Question], task: str) -> None:
+    """A protocol that shows the judge the source text refuses questions without one (it would run as plain QA)."""
+    if not getattr(protocol, "needs_article", False):
+        return
+    missing = [q.id for q in questions if not q.context]
+    if missing:
+        raise ConfigError(
+            f"protocol {protocol.name!r} shows the judge the source text, but {len(missing)} of {len(questions)} "
+            f"questions of task {task!r} have none (first: {missing[0]}); run it on a task with articles "
+            "(quality, boolq, gpqa-extractive, or file: with a context field), or use protocol 'direct'")
+
+
 def prepare_run(config: RunConfig) -> PreparedRun:
     """Validate `config` against the registries, the data and the run folder; load no model."""
     protocol = lookup("protocol", config.protocol)(protocol_options(config))
@@ -217,6 +246,7 @@ def prepare_run(config: RunConfig) -> PreparedRun:
         loaded = load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data,
                                 fields=config.fields)
     questions = apply_order(loaded, config.order, config.seed)
+    check_articles(protocol, questions, config.task)
     path = Path(config.out) / config.run_id
     existing = RunStore(path)
     if not config.fresh:  # fresh: the old folder is moved aside at open(), whatever it holds

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Generator, Mapping
@@ -37,8 +39,23 @@ NO_ARGUMENT = "[no valid argument]"
 """What the judge and the other agents see in place of a turn that stayed invalid after every retry."""
 BON_PLACEHOLDER = "My answer is the best choice and my opponent is wrong."
 """Khan et al. 2024: the opponent's turn of the current round while a best-of-N candidate is scored."""
+ARGUMENT_END = "</argument>"
+"""Stop sequence of every agent turn: nothing after the argument reaches the judge, so it is not generated."""
 _ARGUMENT = re.compile(r"<argument>(.*?)(?:</argument>|$)", re.DOTALL | re.IGNORECASE)
 _THINKING = re.compile(r"<thinking>.*?(?:</thinking>|$)", re.DOTALL | re.IGNORECASE)
+_REOPENED = re.compile(r"^\s*<argument>", re.IGNORECASE)
+"""A continuation that opens the argument again (the prompt already did)."""
+_OPEN_THINKING = re.compile(r"<thinking>(?!.*</thinking>)", re.DOTALL | re.IGNORECASE)
+_PROB_FLOOR = 1e-6
+"""Order-debiased decisions clip probabilities here before the log-odds, so one order's certainty cannot veto."""
+
+
+def request_seed(run_seed: int | None, *identity: object) -> int:
+    """The sampling seed of one request: a stable hash of the run seed and the request's identity (question,
+    answer order, role, side, round, candidate, attempt...), in [0, 2**31). Distinct requests get distinct
+    streams; the same request gets the same seed on resume and on every backend."""
+    payload = json.dumps([run_seed or 0, *identity], default=str, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(payload.encode()).digest()[:4], "big") >> 1
 _ANSWER_LINE = re.compile(r"\banswer\s*:", re.IGNORECASE)
 
 
@@ -74,6 +91,9 @@ class ProtocolOptions:
     """How a panel's member decisions combine: `majority`, `mean` or `logmean`."""
     quotes: bool = True
     """Verify `<quote>`s against the article on tasks with one."""
+    debias: bool = True
+    """Order-debiased judging: the judge decides each transcript with the answer labels in both orders and the
+    decision averages the two log-odds (position bias cancels); off: one decision in the presented order."""
 
     def limit_for(self, role: str) -> int:
         return self.word_limits.get(role.split("_")[0], self.word_limit)
@@ -103,8 +123,6 @@ class Protocol(abc.ABC):
         self.rounds = self.options.rounds
         self.turns = self.options.turns
         self.word_limit = self.options.word_limit
-        self.agent_sampling = Sampling(max_tokens=self.options.max_tokens, temperature=self.options.temperature,
-                                       seed=self.options.seed)
 
     @abc.abstractmethod
     def run(self, question: Question) -> Episode:
@@ -129,58 +147,95 @@ class Protocol(abc.ABC):
         return Request(role=role, messages=messages, kind="choice", options=JUDGE_OPTIONS,
                        sampling=Sampling(max_tokens=1))
 
-    def decide(self, template: str, question: Question, **variables: object) -> Steps:
+    def swap_view(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """The judge template's variables for the answers shown in the other order (`Question.swapped`): every
+        variable that names an answer by its label changes with it. Protocols whose judge sees agents' sides
+        override it."""
+        return variables
+
+    def decide(self, template: str, question: Question, variant: str = "", **variables: Any) -> Steps:
         """The judge's decision, and the judge's reasoning Turns (none unless `judge_cot` is on).
 
         With chain of thought the judge first generates from the same prompt (asked to reason, then
         answer); its reasoning up to any "Answer:" it wrote goes into the assistant message, and the
         decision is read from the label probabilities after a fresh "Answer:". A panel asks every member
         in the same step (each with its own template and seed) and aggregates their decisions.
+
+        Order-debiased (`debias`, the default): every member also decides the same transcript with the two
+        answers' labels swapped, in the same step, and its decision averages the two orders' log-odds
+        (`debiased_decision`), so a judge that favours a position gains nothing from it. `variant` names the
+        episode among the question's episodes (consultancy: the assigned side), for the requests' seeds.
         """
         panel = self.options.panel
         members = panel or (PanelMember("judge"),)
+        views = [(question, dict(variables))]
+        if self.options.debias:
+            views.append((question.swapped(), self.swap_view(dict(variables))))
+        asks = [(m, order, q, v) for m in members for order, (q, v) in enumerate(views)]
+        reasoning: tuple[Turn, ...] = ()
         if not self.options.judge_cot:
-            replies = yield [self.judge_request(m.template or template, question, role=m.role, **variables)
-                             for m in members]
-            decisions, reasoning = [decision_from(r) for r in replies], ()
+            replies = yield [self.judge_request(m.template or template, q, role=m.role, **v) for m, _, q, v in asks]
         else:
-            asks = []
-            for m in members:
-                messages = self.render(m.template or template, question, cot=True, **variables)
-                asks.append(messages[:-1] if messages[-1].role == "assistant" else messages)
-            thoughts = yield [Request(role=m.role, messages=prompt, sampling=self._reasoning_sampling(m))
-                              for m, prompt in zip(members, asks)]
+            prompts_ = []
+            for m, _, q, v in asks:
+                messages = self.render(m.template or template, q, cot=True, **v)
+                prompts_.append(messages[:-1] if messages[-1].role == "assistant" else messages)
+            thoughts = yield [Request(role=m.role, messages=prompt,
+                                      sampling=self._reasoning_sampling(m, question, variant, order))
+                              for (m, order, _, _), prompt in zip(asks, prompts_)]
             texts = [_ANSWER_LINE.split(t.text, maxsplit=1)[0].strip() for t in thoughts]
             replies = yield [
                 Request(role=m.role, kind="choice", options=JUDGE_OPTIONS, sampling=Sampling(max_tokens=1),
                         messages=(*prompt, Message("assistant", prompts.inert(f"{text}\n\nAnswer:".lstrip()))))
-                for m, prompt, text in zip(members, asks, texts)]
-            decisions = [decision_from(r) for r in replies]
+                for (m, _, _, _), prompt, text in zip(asks, prompts_, texts)]
             reasoning = tuple(
-                Turn("judge", self.rounds, text, raw=t.text, meta={"kind": "reasoning", **({"member": i} if panel else {})})
-                for i, (text, t) in enumerate(zip(texts, thoughts)))
+                Turn("judge", self.rounds, text, raw=t.text, meta={
+                    "kind": "reasoning", **({"member": members.index(m)} if panel else {}),
+                    **({"labels": "swapped"} if order else {})})
+                for (m, order, _, _), text, t in zip(asks, texts, thoughts))
+        decisions = [decision_from(r) for r in replies]
+        if self.options.debias:
+            decisions = [debiased_decision(decisions[i], decisions[i + 1]) for i in range(0, len(decisions), 2)]
         decision = aggregate(decisions, self.options.panel_aggregate) if panel else decisions[0]
         return decision, reasoning
 
-    def _reasoning_sampling(self, member: PanelMember) -> Sampling:
-        seed = self.options.seed if not member.seed else (self.options.seed or 0) + member.seed
-        return Sampling(max_tokens=self.options.judge_cot_tokens, temperature=self.options.judge_temperature, seed=seed)
+    def _reasoning_sampling(self, member: PanelMember, question: Question, variant: str, order: int) -> Sampling:
+        temperature = self.options.judge_temperature
+        seed = (request_seed(self.options.seed, "judge_reasoning", question.id, bool(question.meta.get("swapped")),
+                             variant, member.role, member.seed, order) if temperature > 0 else None)
+        return Sampling(max_tokens=self.options.judge_cot_tokens, temperature=temperature, seed=seed)
 
     # ----------------------------------------------------------------------------------- agents
 
     def speak(self, question: Question, speeches: list[Speech], round_: int) -> Steps:
-        """Turns for `speeches` (spoken at once): candidates, retries, best-of-N choice, quotes."""
+        """Turns for `speeches` (spoken at once): candidates, retries, best-of-N choice, quotes.
+
+        A reply is usable when it has public text: its `<argument>` (format followed), or else its text with
+        any thinking removed (accepted leniently, recorded as `format: lenient`). Only a reply with no usable
+        text is asked again: when it ran out of tokens inside `<thinking>`, the retry continues that reply
+        after a closing `</thinking>` and an opening `<argument>` (only the argument is generated); otherwise
+        the whole turn is sampled again. Every agent request stops at `</argument>`.
+        """
         opts = self.options
         n = opts.best_of_n
         verifier = QuoteVerifier(question.context) if opts.quotes and question.context else None
         slots = [(s, i) for s in range(len(speeches)) for i in range(n)]
         raws: dict[tuple[int, int], str] = {}
         attempts: dict[tuple[int, int], int] = {}
+        continued: set[tuple[int, int]] = set()
         pending = slots
         for attempt in range(opts.retries + 1):
-            replies = yield [self._agent_request(speeches[s], i, attempt) for s, i in pending]
-            for slot, reply in zip(pending, replies):
-                raws[slot], attempts[slot] = reply.text, attempt + 1
+            requests = [self._agent_request(question, speeches[s], round_, i, attempt,
+                                            None if (s, i) in continued else raws.get((s, i)))
+                        for s, i in pending]
+            replies = yield requests
+            for slot, request, reply in zip(pending, requests, replies):
+                if request.messages is not speeches[slot[0]].messages:  # a continuation of the unfinished reply
+                    raws[slot] = request.messages[-1].content + _REOPENED.sub("", reply.text, count=1)
+                    continued.add(slot)
+                else:
+                    raws[slot] = reply.text
+                attempts[slot] = attempt + 1
             pending = [slot for slot in pending if not _has_argument(raws[slot])]
             if not pending:
                 break
@@ -189,7 +244,9 @@ class Protocol(abc.ABC):
         def as_turn(s: int, i: int) -> Turn:
             speech = speeches[s]
             text = public_argument(raws[(s, i)], opts.limit_for(speech.role))
-            meta: dict[str, Any] = {"attempts": attempts[(s, i)]}
+            meta: dict[str, Any] = {"attempts": attempts[(s, i)], "format": argument_format(raws[(s, i)])}
+            if (s, i) in continued:
+                meta["continued"] = True
             if verifier is not None:
                 check = verifier.check(text)
                 text, meta["quotes"], meta["verified_quotes"] = check.text, check.quotes, check.verified
@@ -217,18 +274,24 @@ class Protocol(abc.ABC):
             turns.append(turn)
         return turns
 
-    def _agent_request(self, speech: Speech, candidate: int, attempt: int) -> Request:
-        """Candidate `candidate`, try `attempt`: distinct seeds so samples differ, greedy when asked."""
-        base = self.agent_sampling
-        n = self.options.best_of_n
-        temperature = base.temperature
-        if attempt and temperature == 0:
-            temperature = self.options.retry_temperature
-        seed = base.seed
-        if n > 1 or attempt:
-            seed = (base.seed or 0) + candidate + 1000 * attempt
-        return Request(role=speech.role, messages=speech.messages,
-                       sampling=dataclasses.replace(base, temperature=temperature, seed=seed))
+    def _agent_request(self, question: Question, speech: Speech, round_: int, candidate: int, attempt: int,
+                       previous: str | None = None) -> Request:
+        """Candidate `candidate`, try `attempt` of a turn. Sampled requests carry their own seed (`request_seed`);
+        a greedy run's whole-turn retry samples at `retry_temperature` (greedy would repeat itself); a reply cut
+        off inside its thinking is continued instead (see `speak`)."""
+        opts = self.options
+        temperature = opts.temperature
+        messages = speech.messages
+        if attempt and previous and _OPEN_THINKING.search(previous) and not messages[-1].role == "assistant":
+            messages = (*messages, Message("assistant", f"{previous.rstrip()}\n</thinking>\n\n<argument>"))
+        elif attempt and temperature == 0:
+            temperature = opts.retry_temperature
+        seed = None
+        if temperature > 0:
+            seed = request_seed(opts.seed, "turn", question.id, bool(question.meta.get("swapped")), speech.role,
+                                speech.side, round_, candidate, attempt)
+        sampling = Sampling(max_tokens=opts.max_tokens, temperature=temperature, seed=seed, stop=(ARGUMENT_END,))
+        return Request(role=speech.role, messages=messages, sampling=sampling)
 
     def _score(self, question: Question, speeches: list[Speech], valid: list[tuple[int, int]],
                as_turn: Callable[[int, int], Turn]) -> Steps:
@@ -272,34 +335,73 @@ def decision_from(reply: Reply) -> JudgeDecision:
     judge whose single most likely next token starts neither label (`Reply.top_is_option` False,
     when the backend reports it); the probabilities are kept for analysis.
     """
-    probs = reply.option_probs
+    probs, method = reply.option_probs, reply.decision_method
     if len(probs) != 2 or not all(math.isfinite(p) for p in probs) or sum(probs) <= 0:
-        return JudgeDecision(probs=(math.nan, math.nan), verdict=None, invalid=True, mass=reply.option_mass)
+        return JudgeDecision(probs=(math.nan, math.nan), verdict=None, invalid=True, mass=reply.option_mass,
+                             method=method)
     total = sum(probs)
     p1, p2 = probs[0] / total, probs[1] / total
     if p1 == p2 or reply.top_is_option is False:
-        return JudgeDecision(probs=(p1, p2), verdict=None, invalid=True, mass=reply.option_mass)
-    return JudgeDecision(probs=(p1, p2), verdict=0 if p1 > p2 else 1, mass=reply.option_mass)
+        return JudgeDecision(probs=(p1, p2), verdict=None, invalid=True, mass=reply.option_mass, method=method)
+    return JudgeDecision(probs=(p1, p2), verdict=0 if p1 > p2 else 1, mass=reply.option_mass, method=method)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _PROB_FLOOR), 1 - _PROB_FLOOR)
+    return math.log(p / (1 - p))
+
+
+def debiased_decision(presented: JudgeDecision, swapped: JudgeDecision) -> JudgeDecision:
+    """One decision from the judge's decisions on the presented labels and on the swapped labels.
+
+    `swapped.probs` are in the swapped view's order (its answer 1 is the presented answer 2). The result's
+    P(answer 1) is the sigmoid of the mean of the two orders' log-odds for the presented answer 1, so a
+    constant preference for a label position cancels (Zhao et al. 2021 calibrate the same bias away with
+    a content-free input instead). It is invalid when either order's decision is, or when the mean is 0.
+    """
+    back = JudgeDecision(probs=(swapped.probs[1], swapped.probs[0]),
+                         verdict=None if swapped.verdict is None else 1 - swapped.verdict,
+                         invalid=swapped.invalid, mass=swapped.mass, method=swapped.method)
+    method = "structured" if "structured" in (presented.method, back.method) else presented.method
+    masses = [m for m in (presented.mass, back.mass) if m is not None]
+    mass = sum(masses) / len(masses) if masses else None
+    if not all(math.isfinite(p) for p in (*presented.probs, *back.probs)):
+        return JudgeDecision(probs=(math.nan, math.nan), verdict=None, invalid=True, mass=mass,
+                             orders=(presented, back), method=method)
+    z = (_logit(presented.probs[0]) + _logit(back.probs[0])) / 2
+    p1 = 1 / (1 + math.exp(-z))
+    invalid = presented.invalid or back.invalid or abs(z) < 1e-9  # a tie, up to rounding: no position wins
+    return JudgeDecision(probs=(p1, 1 - p1), verdict=None if invalid else (0 if z > 0 else 1), invalid=invalid,
+                         mass=mass, orders=(presented, back), method=method)
 
 
 def public_argument(raw: str, word_limit: int | None = None) -> str:
     """The part of an agent's output the judge may see: the <argument> body, never <thinking>.
 
+    Without `<argument>` tags (the format not followed) the reply's text with any thinking removed is used.
     Arguments over `word_limit` words are cut there (the study's limit is 150), so a rambling agent
     cannot crowd the judge's context.
     """
     match = _ARGUMENT.search(raw)
-    text = match.group(1).strip() if match else _THINKING.sub("", raw).strip()
+    text = _THINKING.sub("", match.group(1) if match else raw).strip()
     words = re.findall(r"\S+\s*", text)
     if word_limit is not None and len(words) > word_limit:
         text = "".join(words[:word_limit]).rstrip() + " ..."
     return text
 
 
+def argument_format(raw: str) -> str:
+    """`tagged` when the reply wrote its argument inside `<argument>` tags, `lenient` when its public text was
+    taken without them (see `public_argument`)."""
+    return "tagged" if _ARGUMENT.search(raw) else "lenient"
+
+
 def turn_columns(transcript: Transcript) -> dict[str, Any]:
-    """Columns every protocol with agents shares: invalid turns, quote counts."""
+    """Columns every protocol with agents shares: invalid, lenient and retried turns, quote counts."""
     agent_turns = [t for t in transcript.turns if t.meta.get("kind") != "reasoning" and t.role != "judge"]
     quotes = sum(t.meta.get("quotes", 0) for t in agent_turns)
     verified = sum(t.meta.get("verified_quotes", 0) for t in agent_turns)
     return {"agent_turns": len(agent_turns), "invalid_turns": sum(bool(t.meta.get("invalid")) for t in agent_turns),
+            "lenient_turns": sum(t.meta.get("format") == "lenient" for t in agent_turns),
+            "retried_turns": sum(t.meta.get("attempts", 1) > 1 for t in agent_turns),
             "quotes": quotes, "verified_quotes": verified}

@@ -52,14 +52,19 @@ class Consultancy(Protocol):
             turns += yield from self.speak(question, [Speech("consultant", messages, side, score)], round_)
             if round_ < self.rounds - 1:
                 messages = self.render("consultancy/judge_question", question, **shared, transcript=tuple(turns))
-                sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS, seed=self.agent_sampling.seed)
+                sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS)  # greedy: the judge's question
                 [asked] = yield [Request(role="judge", messages=messages, sampling=sampling)]
                 turns.append(Turn("judge", round_, public_argument(asked.text, self.options.limit_for("judge")),
                                   raw=asked.text))
-        decision, reasoning = yield from self.decide("consultancy/judge", question, **shared, transcript=turns)
+        decision, reasoning = yield from self.decide("consultancy/judge", question, variant=f"consultant={side}",
+                                                     **shared, transcript=turns)
         return Transcript(protocol=self.name, question=question,
                           turns=tuple(turns) + reasoning,
                           decision=decision, assignment={"consultant": side})
+
+    def swap_view(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """With the answers' labels swapped, the consultant's answer carries the other label."""
+        return {**variables, "position": 1 - variables["position"]}
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:
         side = transcript.assignment["consultant"]
@@ -77,10 +82,10 @@ class OpenConsultancy(Consultancy):
         return [("", self.run(question))]
 
     def run(self, question: Question, side: int | None = None) -> Episode:
-        chosen, probs = yield from choose(question, role="consultant")
+        chosen, probs, valid = yield from choose(question, role="consultant", seed=self.options.seed)
         transcript = yield from self.play(question, chosen)
-        return dataclasses.replace(transcript, protocol=self.name,
-                                   meta={**transcript.meta, "agent_choice": chosen, "agent_probs": probs})
+        return dataclasses.replace(transcript, protocol=self.name, meta={
+            **transcript.meta, "agent_choice": chosen, "agent_probs": probs, "agent_choice_valid": valid})
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:
         return {**super().columns(transcript), **agent_choice_columns(transcript)}

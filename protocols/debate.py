@@ -20,6 +20,8 @@ from protocols.open import agent_choice_columns, choose
 
 NAMES = {"debater_a": "Alice", "debater_b": "Bob", "judge": "Judge"}
 DEBATERS = ("debater_a", "debater_b")
+SIDES = {"debater_a": 1, "debater_b": 2}
+"""The label of the answer each debater argues, as the judge sees the answers (swapped in the other label order)."""
 
 
 @register("protocol", "debate")
@@ -49,8 +51,12 @@ class Debate(Protocol):
         return turn_columns(transcript)
 
     def _judge_view(self, question: Question, turns: list[Turn]) -> dict[str, Any]:
-        return {"transcript": turns, "names": NAMES,
+        return {"transcript": turns, "names": NAMES, "sides": SIDES,
                 "quotes": bool(self.options.quotes and question.context)}
+
+    def swap_view(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """With the answers' labels swapped, Alice argues for Answer 2 and Bob for Answer 1."""
+        return {**variables, "sides": {role: 3 - label for role, label in variables["sides"].items()}}
 
     def _speech(self, question: Question, role: str, round_: int, transcript: tuple[Turn, ...]) -> Speech:
         position = DEBATERS.index(role)
@@ -79,10 +85,11 @@ class OpenDebate(Debate):
     name = "open-debate"
 
     def run(self, question: Question) -> Episode:
-        side, probs = yield from choose(question, role="debater_a")
+        side, probs, valid = yield from choose(question, role="debater_a", seed=self.options.seed)
         transcript = yield from self.play(question)
         return dataclasses.replace(transcript, protocol=self.name, meta={
-            **transcript.meta, "agent_choice": side, "agent_probs": probs, "protagonist": DEBATERS[side]})
+            **transcript.meta, "agent_choice": side, "agent_probs": probs, "agent_choice_valid": valid,
+            "protagonist": DEBATERS[side]})
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:
         return {**super().columns(transcript), **agent_choice_columns(transcript)}

@@ -14,6 +14,8 @@ class DirectQA(Protocol):
     name = "direct"
     roles = ("judge",)
     template = "direct/judge"
+    needs_article = False
+    """QA with article reads `Question.context`: a question without one would silently be plain QA."""
 
     def run(self, question: Question) -> Episode:
         decision, reasoning = yield from self.decide(self.template, question)
@@ -27,3 +29,4 @@ class DirectQAWithArticle(DirectQA):
 
     name = "direct-article"
     template = "direct/judge_article"
+    needs_article = True

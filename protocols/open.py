@@ -11,18 +11,25 @@ from typing import Any
 
 from oversight import prompts
 from oversight.types import Question, Request, Sampling, Transcript
-from protocols.base import JUDGE_OPTIONS, Steps, decision_from
+from protocols.base import JUDGE_OPTIONS, Steps, decision_from, request_seed
 
 
-def choose(question: Question, role: str) -> Steps:
-    """(index of the answer the agent in `role` picks, its probabilities over the two answers)."""
+def choose(question: Question, role: str, seed: int | None = None) -> Steps:
+    """(index of the answer the agent in `role` picks, its probabilities over the two answers, whether the
+    choice was valid).
+
+    An invalid choice (no probabilities, a tie, or a most likely next token that is no answer label) does
+    not default to a position, which would plant a position bias in the protagonist: the side is drawn by a
+    coin seeded from the question's identity, and the episode records `agent_choice_valid=False`.
+    """
     messages = prompts.attach_images(prompts.render("open/choose", question=question, cot=False), question.images)
     [reply] = yield [Request(role=role, messages=messages, kind="choice", options=JUDGE_OPTIONS,
                              sampling=Sampling(max_tokens=1))]
     decision = decision_from(reply)
-    # An agent with no usable preference (a tie, no probabilities) argues the first answer.
-    side = decision.verdict if decision.verdict is not None else 0
-    return side, list(decision.probs)
+    if decision.verdict is not None:
+        return decision.verdict, list(decision.probs), True
+    coin = request_seed(seed, "agent_choice", question.id, bool(question.meta.get("swapped"))) % 2
+    return coin, list(decision.probs), False
 
 
 def agent_choice_columns(transcript: Transcript) -> dict[str, Any]:
@@ -30,4 +37,5 @@ def agent_choice_columns(transcript: Transcript) -> dict[str, Any]:
     side = transcript.meta["agent_choice"]
     verdict = transcript.decision.verdict
     return {"agent_choice": side, "agent_correct": side == transcript.question.correct_index,
+            "agent_choice_valid": transcript.meta.get("agent_choice_valid", True),
             "judge_agrees": None if verdict is None else verdict == side}

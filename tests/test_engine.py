@@ -22,8 +22,8 @@ def test_one_round_debate_over_16_questions_is_one_call_per_turn_and_one_judge_c
     # Both debaters share one model, so their simultaneous turns go out together: one generate call.
     assert [(c.kind, c.size) for c in debater.calls] == [("generate", 32)]
     assert sorted(debater.calls[0].roles) == ["debater_a"] * 16 + ["debater_b"] * 16
-    assert [(c.kind, c.size) for c in judge.calls] == [("choice", 16)]
-    assert engine.stats.calls == 2 and engine.stats.requests == 48
+    assert [(c.kind, c.size) for c in judge.calls] == [("choice", 32)]  # every decision in both label orders
+    assert engine.stats.calls == 2 and engine.stats.requests == 64
 
 
 def test_distinct_debater_models_get_one_call_each_per_round():
@@ -32,7 +32,7 @@ def test_distinct_debater_models_get_one_call_each_per_round():
     engine.run((q.id, Debate(rounds=3).run(q)) for q in make_questions(16))
     assert [(c.kind, c.roles) for c in a.calls] == [("generate", ("debater_a",) * 16)] * 3
     assert [(c.kind, c.roles) for c in b.calls] == [("generate", ("debater_b",) * 16)] * 3
-    assert [c.size for c in judge.calls] == [16]
+    assert [c.size for c in judge.calls] == [32]
 
 
 def test_protocols_of_different_lengths_share_batches_until_they_finish():
@@ -46,7 +46,7 @@ def test_protocols_of_different_lengths_share_batches_until_they_finish():
     assert len(done) == 8
     # The four direct episodes finish on the first judge call, the debates after two rounds.
     assert finished[:4] == [f"direct/{q.id}" for q in questions]
-    assert [(c.kind, c.size) for c in judge.calls] == [("choice", 4), ("choice", 4)]
+    assert [(c.kind, c.size) for c in judge.calls] == [("choice", 8), ("choice", 8)]
     assert [c.size for c in debater.calls] == [8, 8]
 
 

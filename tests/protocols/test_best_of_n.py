@@ -11,17 +11,18 @@ from oversight.engine import Engine
 from oversight.models.base import Backend
 from oversight.models.scripted import ScriptedBackend
 from oversight.types import Reply, Request
-from protocols.base import BON_PLACEHOLDER
+from protocols.base import BON_PLACEHOLDER, request_seed
 from protocols.consultancy import Consultancy
 from protocols.debate import Debate
 from tests.helpers import make_questions, prompt
 
-# P(answer 1) the scoring judge gives an argument written with a given sampling seed.
+# P(answer 1) the scoring judge gives candidate k of a turn.
 P_ANSWER1 = {0: 0.3, 1: 0.8, 2: 0.5, 3: 0.6}
 
 
 class SeedAgent(Backend):
-    """Writes an argument naming its sampling seed; picks candidate `pick` when asked to select."""
+    """Writes an argument naming its candidate (its position among the batch's requests of its role) and
+    records its requests; picks candidate `pick` when asked to select."""
 
     name = "seed-agent"
 
@@ -32,7 +33,9 @@ class SeedAgent(Backend):
 
     def generate(self, requests: Sequence[Request]) -> list[Reply]:
         self.seen += requests
-        return [Reply(text=f"<argument>{r.role} seed={r.sampling.seed}</argument>") for r in requests]
+        roles = [r.role for r in requests]
+        return [Reply(text=f"<argument>{r.role} seed={roles[:i].count(r.role)}</argument>")
+                for i, r in enumerate(requests)]
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:
         self.seen += requests
@@ -78,8 +81,10 @@ def test_judge_scored_best_of_n_keeps_the_highest_scored_candidate_and_stores_al
     assert [c["score"] for c in a.meta["candidates"]] == pytest.approx([0.3, 0.8, 0.5, 0.6])
     assert [c["score"] for c in b.meta["candidates"]] == pytest.approx([0.7, 0.2, 0.5, 0.4])
     assert [c["raw"] for c in a.meta["candidates"]] == [f"<argument>debater_a seed={i}</argument>" for i in range(4)]
-    # Candidates are sampled with distinct seeds at the run's temperature.
-    assert sorted(r.sampling.seed for r in agent.seen if r.role == "debater_a") == [0, 1, 2, 3]
+    # Candidates are sampled with distinct seeds, derived from their identity, at the run's temperature.
+    seeds = [r.sampling.seed for r in agent.seen if r.role == "debater_a"]
+    assert seeds == [request_seed(0, "turn", question.id, False, "debater_a", 0, 0, i, 0) for i in range(4)]
+    assert len(set(seeds)) == 4
     assert {r.sampling.temperature for r in agent.seen} == {0.8}
     # Scoring requests put the candidate in the transcript and the opponent's turn as the placeholder.
     scoring = judge.seen[:8]
@@ -96,7 +101,7 @@ def test_best_of_n_backend_calls_stay_batched_across_questions():
     # then one judge decision call.
     assert [(c.kind, c.size) for c in agent.calls] == [("generate", 2 * n * questions)] * rounds
     assert [(c.kind, c.size) for c in judge.calls] == [("choice", 2 * n * questions)] * rounds + [
-        ("choice", questions)]
+        ("choice", 2 * questions)]  # the decision, in both label orders
     for t in done.values():
         assert all(len(turn.meta["candidates"]) == n for turn in t.turns)
         # the scripted sampler gives distinct candidates for distinct seeds
@@ -109,8 +114,8 @@ def test_self_scored_best_of_n_asks_the_agent_model_to_pick():
     protocol = Consultancy(rounds=1, best_of_n=3, bon_scorer="self", temperature=0.7, seed=10)
     [t] = Engine({"consultant": agent, "judge": judge}).run([("q", protocol.run(question, 0))]).values()
     [turn] = t.turns
-    assert turn.meta["chosen"] == 2 and turn.text == "consultant seed=12"
+    assert turn.meta["chosen"] == 2 and turn.text == "consultant seed=2"
     [select] = [r for r in agent.seen if r.kind == "choice"]
     assert select.role == "consultant" and select.options == ("1", "2", "3")
-    assert all(f"consultant seed={s}" in prompt(select) for s in (10, 11, 12))
-    assert len(judge.seen) == 1  # only the final decision: the judge scored nothing
+    assert all(f"consultant seed={s}" in prompt(select) for s in (0, 1, 2))
+    assert len(judge.seen) == 2  # only the final decision, in both label orders: the judge scored nothing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from oversight.engine import Engine
 from oversight.models.scripted import ScriptedBackend
 from protocols.base import public_argument
@@ -42,8 +44,12 @@ def test_later_rounds_show_both_public_arguments_but_never_private_thinking():
 
 def test_judge_sees_arguments_but_not_thinking_nor_the_article():
     question, _, _, judge_seen = run_debate(rounds=2)
-    [request] = judge_seen
+    request, swapped = judge_seen  # the decision in both label orders
+    assert "Alice argues for Answer 2 and Bob argues for Answer 1" in prompt(swapped)
+    assert prompt(swapped).index(question.answers[1]) < prompt(swapped).index(question.answers[0])
+    assert "SECRET" not in prompt(swapped) and "THE ARTICLE TEXT" not in prompt(swapped)
     text = prompt(request)
+    assert "Alice argues for Answer 1 and Bob argues for Answer 2" in text
     assert request.kind == "choice" and request.options == ("1", "2")
     assert question.answers[0] in text and question.answers[1] in text
     assert text.count("PUBLIC-debater_a") == 2 and text.count("PUBLIC-debater_b") == 2
@@ -58,10 +64,11 @@ def test_direct_judge_sees_only_question_and_answers():
     judge = Recorder()
     [question] = make_questions(1, context="THE ARTICLE TEXT")
     Engine({"judge": judge}).run([("q", DirectQA().run(question))])
-    [request] = judge.seen
-    text = prompt(request)
-    assert question.question in text and question.answers[1] in text
-    assert "THE ARTICLE TEXT" not in text and "debate" not in text.lower()
+    for request in judge.seen:  # both label orders
+        text = prompt(request)
+        assert question.question in text and question.answers[1] in text
+        assert "THE ARTICLE TEXT" not in text and "debate" not in text.lower()
+    assert len(judge.seen) == 2
 
 
 def test_swapping_answer_order_swaps_debater_sides_and_labels():
@@ -69,9 +76,12 @@ def test_swapping_answer_order_swaps_debater_sides_and_labels():
     swapped = question.swapped()
     transcripts = Engine({"debater": Recorder(), "judge": ScriptedBackend("first")}).run(
         [("a", Debate(rounds=1).run(question)), ("b", Debate(rounds=1).run(swapped))])
-    # A judge that always picks label 1 is right on one order and wrong on the other.
-    assert transcripts["a"].decision.verdict == 0 and transcripts["b"].decision.verdict == 0
-    assert transcripts["a"].correct and not transcripts["b"].correct
+    # A judge that always picks label 1 is right on one order and wrong on the other...
+    raw = [transcripts[k].decision.raw for k in "ab"]
+    assert [d.verdict for d in raw] == [0, 0]
+    # ...and, order-debiased, it has no preference at all: both orders tie, an invalid decision.
+    assert all(transcripts[k].decision.invalid and transcripts[k].decision.probs[0] == pytest.approx(0.5) for k in "ab")
+    assert not transcripts["a"].correct and not transcripts["b"].correct
     assert swapped.answers == question.answers[::-1] and swapped.correct_index == 1
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from oversight.engine import Engine
 from oversight.models.base import Backend
 from oversight.types import Reply, Request
-from protocols.base import NO_ARGUMENT, decision_from
+from protocols.base import NO_ARGUMENT, decision_from, request_seed, turn_columns
 from protocols.consultancy import Consultancy
 from protocols.debate import Debate
 from protocols.direct import DirectQA
@@ -29,7 +29,7 @@ class Flaky(Backend):
         self.seen += requests
         out = []
         for r in requests:
-            tries = sum(1 for s in self.seen if s.role == r.role and s.messages == r.messages)
+            tries = sum(1 for s in self.seen if s.role == r.role and s.messages[0] == r.messages[0])
             ok = r.role != "debater_a" or tries > self.bad
             out.append(Reply(text=f"<argument>{r.role} {' '.join(['word'] * 30)}</argument>" if ok
                              else "<thinking>I ran out of tokens while thinking"))
@@ -46,15 +46,58 @@ def debate(bad: int, retries: int = 2, n: int = 3):
     return done, agent
 
 
-def test_a_reply_without_argument_is_retried_in_one_batch_with_a_fresh_sample():
+def test_a_reply_cut_off_while_thinking_is_continued_in_one_batch():
     done, agent = debate(bad=1)
     for t in done.values():
         a, b = t.turns
-        assert a.meta == {"attempts": 2} and b.meta == {"attempts": 1}
+        assert a.meta == {"attempts": 2, "format": "tagged", "continued": True}
+        assert b.meta == {"attempts": 1, "format": "tagged"}
         assert a.text.startswith("debater_a")
+        assert a.raw.startswith("<thinking>I ran out of tokens while thinking\n</thinking>\n\n<argument>debater_a")
+    retries = [r for r in agent.seen if r.role == "debater_a"][3:]
+    # One batch of three continuations: the unfinished reply is closed and only the argument is generated,
+    # greedy like the run (the prompt differs, so greedy does not repeat itself).
+    assert len(retries) == 3 and {r.sampling.temperature for r in retries} == {0.0}
+    assert all(r.messages[-1].role == "assistant" and r.messages[-1].content.endswith("</thinking>\n\n<argument>")
+               for r in retries)
+    assert all(r.sampling.stop == ("</argument>",) for r in agent.seen if r.role.startswith("debater"))
+
+
+class Silent(Flaky):
+    """Debater A says nothing at all for its first `bad` attempts."""
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        replies = super().generate(requests)
+        return [Reply(text="") if r.text.startswith("<thinking>") else r for r in replies]
+
+
+def test_an_empty_reply_is_sampled_again_with_its_own_seed():
+    agent = Silent(bad=1)
+    questions = make_questions(3)
+    done = Engine({"debater": agent, "judge": agent}).run(
+        (q.id, Debate(rounds=1, seed=5).run(q)) for q in questions)
+    for t in done.values():
+        assert t.turns[0].meta == {"attempts": 2, "format": "tagged"}
     retries = [r for r in agent.seen if r.role == "debater_a"][3:]
     assert len(retries) == 3 and {r.sampling.temperature for r in retries} == {0.7}
-    assert len({r.sampling.seed for r in retries}) == 1 and retries[0].sampling.seed != 0
+    assert [r.sampling.seed for r in retries] == [request_seed(5, "turn", q.id, False, "debater_a", 0, 0, 0, 1)
+                                                  for q in questions]
+    assert len({r.sampling.seed for r in retries}) == 3
+
+
+def test_a_reply_without_tags_is_accepted_leniently_and_recorded():
+    class Untagged(Flaky):
+        def generate(self, requests: Sequence[Request]) -> list[Reply]:
+            self.seen += requests
+            return [Reply(text="<thinking>private</thinking>My case: the first answer holds.") for _ in requests]
+
+    agent = Untagged(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1).run(make_questions(1)[0]))]).values()
+    assert [turn.text for turn in t.turns] == ["My case: the first answer holds."] * 2
+    assert all(turn.meta == {"attempts": 1, "format": "lenient"} for turn in t.turns)
+    assert len(agent.seen) == 2  # no retry
+    assert turn_columns(t)["lenient_turns"] == 2 and turn_columns(t)["retried_turns"] == 0
 
 
 def test_a_turn_still_invalid_after_every_retry_is_recorded_not_raised():
@@ -62,7 +105,8 @@ def test_a_turn_still_invalid_after_every_retry_is_recorded_not_raised():
     for t in done.values():
         a = t.turns[0]
         assert a.text == NO_ARGUMENT and a.meta == {"invalid": True, "attempts": 3}
-        assert t.decision.verdict == 0  # the judge still decided
+        assert turn_columns(t)["invalid_turns"] == 1 and turn_columns(t)["retried_turns"] == 1
+        assert t.decision.raw.verdict == 0  # the judge still decided
     assert sum(r.role == "debater_a" for r in agent.seen) == 9
 
 
@@ -89,7 +133,7 @@ class Thinker(Recorder):
 def test_judge_chain_of_thought_reasons_then_decides_from_label_probabilities():
     judge = Thinker()
     [question] = make_questions(1)
-    [t] = Engine({"judge": judge}).run([("q", DirectQA(judge_cot=True).run(question))]).values()
+    [t] = Engine({"judge": judge}).run([("q", DirectQA(judge_cot=True, debias=False).run(question))]).values()
     think, decide = judge.seen
     assert think.kind == "generate" and think.messages[-1].role == "user"
     assert "think step by step" in prompt(think)
@@ -103,7 +147,7 @@ def test_chain_of_thought_is_off_by_default():
     judge = Recorder()
     [question] = make_questions(1)
     Engine({"judge": judge}).run([("q", DirectQA().run(question))])
-    assert [r.kind for r in judge.seen] == ["choice"] and "step by step" not in prompt(judge.seen[0])
+    assert [r.kind for r in judge.seen] == ["choice"] * 2 and "step by step" not in prompt(judge.seen[0])
 
 
 def test_decision_is_invalid_when_the_top_label_is_neither_option():
