@@ -37,6 +37,8 @@ def test_help_imports_no_torch_or_vllm():
     (["run", "debate", "--task", "math", "--judge", "scripted:embedded:smollm2-135m"], "needs a real backend"),
     (["run", "debate", "--task", "math", "--limit", "0"], "--limit"),
     (["run", "debate", "--task", "math", "--order", "sideways"], "--order"),
+    # QA with article on a task without articles would silently be plain QA: refused before any model loads
+    (["run", "direct-article", "--task", "math", "--limit", "2"], "shows the judge the source text"),
     # fails while loading the model, after the run folder's path is known: still nothing written
     (["run", "direct", "--task", "math", "--limit", "2", "--judge", "scripted:nonsense"], "unknown scripted model"),
 ])
@@ -69,10 +71,13 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     assert saved["rounds"] == 2 and saved["order"] == "both" and saved["run_id"] == run.name
     results = pd.read_parquet(run / "results.parquet")
     assert len(results) == 12 and results["question_id"].nunique() == 6
-    # A judge that always picks label 1, judged in both orders, is right exactly half the time.
-    assert results["correct"].mean() == 0.5
-    assert set(results.groupby("question_id")["correct"].sum()) == {1}
-    assert "accuracy" in first.stdout and "0.500" in first.stdout and "95% CI" in first.stdout
+    # A judge that always picks label 1 is right exactly half the time in the presented order...
+    assert results["correct_raw"].mean() == 0.5
+    assert set(results.groupby("question_id")["correct_raw"].sum()) == {1}
+    # ...and, order-debiased (the default), has no preference at all: every decision is a tie, invalid.
+    assert results["debiased"].all() and results["invalid"].all() and not results["correct"].any()
+    assert "accuracy" in first.stdout and "95% CI" in first.stdout
+    assert "the presented order alone: accuracy 0.500" in first.stdout and "agent turns: 48; retried 0" in first.stdout
 
     again = oversight(*args)
     assert again.returncode == 0
@@ -81,9 +86,10 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
 
 
 SHARED_COLUMNS = {"question_id", "article", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
-                  "verdict", "correct", "invalid", "judge_mass", "best_of_n"}
-AGENT_COLUMNS = {"agent_turns", "invalid_turns", "quotes", "verified_quotes"}
-OPEN_COLUMNS = {"agent_choice", "agent_correct", "judge_agrees"}
+                  "verdict", "correct", "invalid", "judge_mass", "best_of_n", "debiased", "p_correct_raw",
+                  "verdict_raw", "correct_raw", "invalid_raw", "p_correct_swapped", "decision_method"}
+AGENT_COLUMNS = {"agent_turns", "invalid_turns", "lenient_turns", "retried_turns", "quotes", "verified_quotes"}
+OPEN_COLUMNS = {"agent_choice", "agent_correct", "agent_choice_valid", "judge_agrees"}
 
 
 @pytest.mark.parametrize("protocol, per_question, own_columns", [
@@ -91,7 +97,8 @@ OPEN_COLUMNS = {"agent_choice", "agent_correct", "judge_agrees"}
     ("consultancy", 2, AGENT_COLUMNS | {"consultant_correct"}), ("open-debate", 1, AGENT_COLUMNS | OPEN_COLUMNS),
     ("open-consultancy", 1, AGENT_COLUMNS | OPEN_COLUMNS | {"consultant_correct"})])
 def test_every_protocol_runs_on_math_with_one_results_schema(tmp_path, protocol, per_question, own_columns):
-    result = oversight("run", protocol, "--task", "math", "--limit", "3", "--rounds", "2", "--order", "fixed",
+    task = "quality" if protocol == "direct-article" else "math"  # QA with article needs a task with articles
+    result = oversight("run", protocol, "--task", task, "--limit", "3", "--rounds", "2", "--order", "fixed",
                        "--out", str(tmp_path), "--consultant", "scripted:echo", *SCRIPTED)
     assert result.returncode == 0, result.stderr
     [run] = list(tmp_path.iterdir())

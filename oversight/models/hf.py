@@ -63,6 +63,28 @@ class _LogprobRecorder(LogitsProcessor):
 
 
 @register("backend", "hf")
+class _RowSampler(LogitsProcessor):
+    """Samples each row's next token with that row's own generator (its request's seed), then leaves only that
+    token possible, so greedy decoding takes it. One batch, yet every request draws from its own random stream,
+    whatever else shares the batch (transformers' own sampling shares one stream across the batch)."""
+
+    def __init__(self, temperature: float, generators: list[torch.Generator | None]) -> None:
+        self.temperature = temperature
+        self.generators = generators
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        chosen = torch.stack([torch.multinomial(row, 1, generator=g)[0] for row, g in zip(probs, self.generators)])
+        forced = torch.full_like(scores, float("-inf"))
+        return forced.scatter(1, chosen[:, None], 0.0)
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to and including the first stop string in it (generation may run a few characters past it)."""
+    ends = [text.index(s) + len(s) for s in stop if s in text]
+    return text[:min(ends)] if ends else text
+
+
 class HFBackend(Backend):
     """One transformers model. Options: batch_size (8), device ("cuda" if available else "cpu"),
     dtype (float32 on CPU, bfloat16 on CUDA), seed (default sampling seed), trust_remote_code."""
@@ -176,38 +198,41 @@ class HFBackend(Backend):
         self._require_open()
         prompts = self._encode(requests, extra=0)
         replies: list[Reply | None] = [None] * len(requests)
-        # Requests that sample alike share micro-batches; shortest prompts first (less padding).
-        groups: dict[tuple[float, int | None], list[int]] = {}
+        # Requests that sample alike share micro-batches (each row keeps its own seed); shortest prompts first.
+        groups: dict[tuple[float, tuple[str, ...]], list[int]] = {}
         for i, r in enumerate(requests):
-            seed = r.sampling.seed if r.sampling.seed is not None else self.seed
-            groups.setdefault((float(r.sampling.temperature), seed), []).append(i)
-        for (temperature, seed), idx in groups.items():
+            groups.setdefault((float(r.sampling.temperature), tuple(r.sampling.stop)), []).append(i)
+        for (temperature, stop), idx in groups.items():
             idx.sort(key=lambda i: len(prompts[i]))
             for chunk in self._chunks(idx):
+                seeds = [requests[i].sampling.seed if requests[i].sampling.seed is not None else self.seed
+                         for i in chunk]
                 outs = self._generate_batch([prompts[i] for i in chunk],
                                             [requests[i].sampling.max_tokens for i in chunk],
-                                            temperature, seed)
+                                            temperature, seeds, stop)
                 for i, rep in zip(chunk, outs):
                     replies[i] = rep
         return [r for r in replies if r is not None]
 
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], max_tokens: list[int], temperature: float,
-                        seed: int | None) -> list[Reply]:
+                        seeds: list[int | None], stop: tuple[str, ...] = ()) -> list[Reply]:
         input_ids, mask = self._batch(prompts)
-        sample = temperature > 0
         budget = max(max_tokens)
         if self.max_len:  # never run past the model's context
             budget = max(1, min(budget, self.max_len - input_ids.shape[1]))
-        # Sampling knobs only when sampling: transformers warns about them under greedy decoding.
-        knobs = {"temperature": temperature, "top_k": 0, "top_p": 1.0} if sample else {}
-        cfg = GenerationConfig(max_new_tokens=budget, do_sample=sample, repetition_penalty=1.0, **knobs)
-        if sample and seed is not None:
-            torch.manual_seed(seed)
+        # Decoding is greedy; sampling is done by _RowSampler, one generator per row (after the recorder, so
+        # token logprobs stay the model's raw ones).
+        cfg = GenerationConfig(max_new_tokens=budget, do_sample=False, repetition_penalty=1.0,
+                               **({"stop_strings": list(stop)} if stop else {}))
         rec = _LogprobRecorder()
+        processors: list[LogitsProcessor] = [rec]
+        if temperature > 0:
+            generators = [torch.Generator().manual_seed(s) if s is not None else None for s in seeds]
+            processors.append(_RowSampler(temperature, generators))
         seqs = self.lm.generate(
             input_ids=input_ids, attention_mask=mask, generation_config=cfg,
-            logits_processor=[rec],
+            logits_processor=processors, **({"tokenizer": self.tokenizer} if stop else {}),
         )
         new = seqs[:, input_ids.shape[1]:]
         lps = rec.finish(new[:, -1]) if new.shape[1] else torch.empty((len(prompts), 0))
@@ -219,8 +244,11 @@ class HFBackend(Backend):
                 if row[j] in self.eos_ids:
                     n = j + 1
                     break
+            pad = self.tokenizer.pad_token_id
+            while stop and n and row[n - 1] == pad and pad not in self.eos_ids:
+                n -= 1  # a row a stop string ended is padded to the batch's length
             toks = row[:n]
-            text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            text = _cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), stop)
             out.append(Reply(text=text, token_ids=tuple(toks), logprobs=tuple(row_lp[:n])))
         return out
 

@@ -5,6 +5,7 @@ Models (`scripted:NAME`):
   of the seed when sampling, so best-of-N candidates differ); choice probabilities are a stable
   function of the prompt text.
 - `first` / `second`: choice always prefers the first / second option (P = 0.9).
+- `ramble`: like `echo`, but generate writes on after its argument unless a stop sequence ends it.
 - `correct`: choice prefers the option whose label precedes the marker `[correct]` in the prompt
   (tests plant the marker); otherwise uniform.
 
@@ -22,7 +23,7 @@ from oversight.models.base import Backend
 from oversight.registry import register
 from oversight.types import Reply, Request
 
-POLICIES = ("echo", "first", "second", "correct")
+POLICIES = ("echo", "first", "second", "correct", "ramble")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class ScriptedBackend(Backend):
             sample = f"#seed={r.sampling.seed}" if r.sampling.temperature > 0 else ""
             tag = _stable_fraction("".join(m.content for m in r.messages) + sample)
             text = f"<argument>As {r.role}, my answer is right (note {tag:.4f}).</argument>"
+            if self.model == "ramble":  # keeps talking after its argument, until a stop sequence ends it
+                text += " And one more thing." * 20
+                ends = [text.index(s) + len(s) for s in r.sampling.stop if s in text]
+                text = text[:min(ends)] if ends else text
             replies.append(Reply(text=text, token_ids=tuple(range(len(text.split())))))
         return replies
 

@@ -192,6 +192,31 @@ def test_hf_sampling_is_seeded(hf_judge):
 
 
 @slow
+def test_hf_sampling_gives_each_request_its_own_stream_in_one_batch(hf_judge):
+    import dataclasses
+
+    [base] = gen_requests(max_tokens=12, temperature=1.0)[:1]
+    twins = [dataclasses.replace(base, sampling=dataclasses.replace(base.sampling, seed=s)) for s in (11, 12, 11)]
+    together = hf_judge.generate(twins)
+    # the same prompt with two seeds differs; the same seed repeats, within one batch and when sent alone
+    assert together[0].token_ids != together[1].token_ids and together[0].token_ids == together[2].token_ids
+    assert hf_judge.generate(twins[1:2])[0].token_ids == together[1].token_ids
+
+
+@slow
+def test_hf_generation_ends_at_a_stop_string(hf_judge):
+    import dataclasses
+
+    reqs = gen_requests(max_tokens=48)
+    stopped = hf_judge.generate([dataclasses.replace(r, sampling=dataclasses.replace(r.sampling, stop=(" ",)))
+                                 for r in reqs])
+    full = hf_judge.generate(reqs)
+    for s, f in zip(stopped, full):
+        assert s.text.count(" ") <= 1 and (not s.text or s.text.endswith(" ") or s.text == f.text)
+        assert f.text.startswith(s.text) and len(s.token_ids) <= len(f.token_ids)
+
+
+@slow
 def test_hf_choice(hf_judge):
     reqs = choice_requests()
     replies = hf_judge.choice(reqs)
