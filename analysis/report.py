@@ -10,7 +10,12 @@ Layout of the output folder:
   and the judge's probabilities. Each page filters its episodes by protocol and outcome.
 
 All model text is untrusted: the templates autoescape everything, and quote tags are turned into
-markup by splitting the text into segments first, never by inserting raw HTML.
+markup by splitting the text into segments first, never by inserting raw HTML. Only tags the harness
+wrote are highlighted: those of turns whose quotes it checked (`meta["quotes"]`, present only when the
+run verified quotes and the question has an article), and only when the tags in the text match the
+turn's recorded counts exactly (`protocols.quotes.reserved_tags` finds disguised ones too). A turn whose
+text holds other quote tags (runs written by older versions, which removed agent-written tags in a single
+pass) is shown as plain text and flagged.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from analysis.load import iter_records, load_runs
+from analysis.load import _read_yaml, iter_records, load_runs
 from analysis.summary import TITLES, format_table, summarize, write_figures
+from oversight.store import CONFIG
+from protocols.quotes import reserved_tags
 
-_QUOTE = re.compile(r"<(v|u)_(?:quote|passage)>(.*?)</\1_(?:quote|passage)>", re.DOTALL | re.IGNORECASE)
+_QUOTE = re.compile(r"<(v|u)_quote>(.*?)</\1_quote>", re.DOTALL)  # exactly what QuoteVerifier.check writes
 SPEAKERS = {"debater_a": "Alice (debater A)", "debater_b": "Bob (debater B)", "consultant": "Consultant",
             "judge": "Judge"}
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"), autoescape=True,
@@ -36,7 +43,8 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("analysis", "templates"), 
 
 
 def quote_segments(text: str) -> list[tuple[str, str]]:
-    """Split turn text into ("text" | "v_quote" | "u_quote", text) segments; tags are dropped."""
+    """Split turn text into ("text" | "v_quote" | "u_quote", text) segments at the harness's quote tags,
+    which are dropped."""
     segments, end = [], 0
     for match in _QUOTE.finditer(text):
         if match.start() > end:
@@ -48,14 +56,37 @@ def quote_segments(text: str) -> list[tuple[str, str]]:
     return segments
 
 
+def turn_segments(turn: dict[str, Any], verified_run: bool) -> tuple[list[tuple[str, str]], bool]:
+    """The segments of one transcript turn, and whether its text holds quote tags the harness did not write.
+
+    `verified_run`: the run checked quotes and the question has an article. Quote marks come only from
+    turns the harness checked, and only when the text's tags (disguised ones included) are exactly the
+    `quotes` tags the turn records, `verified_quotes` of them verified; anything else is plain text.
+    """
+    text = str(turn.get("text", ""))
+    meta = turn.get("meta") or {}
+    if not verified_run or "quotes" not in meta:
+        return [("text", text)] if text else [], False
+    segments = quote_segments(text)
+    kinds = Counter(kind for kind, _ in segments)
+    quotes, verified = int(meta.get("quotes") or 0), int(meta.get("verified_quotes") or 0)
+    if (kinds["v_quote"], kinds["u_quote"]) == (verified, quotes - verified) and len(reserved_tags(text)) == 2 * quotes:
+        return segments, False
+    return [("text", text)] if text else [], True
+
+
 def _probability(p: Any) -> str:
     return "—" if pd.isna(p) else f"{float(p):.3f}"
 
 
-def episode_view(record: dict[str, Any], row: pd.Series) -> dict[str, Any]:
-    """What the episode template shows, from a transcripts.jsonl record and its row of `load_runs`."""
+def episode_view(record: dict[str, Any], row: pd.Series, quotes: bool = True) -> dict[str, Any]:
+    """What the episode template shows, from a transcripts.jsonl record and its row of `load_runs`.
+
+    `quotes`: the run's `quotes` setting (config.yaml); off, no turn's tags are highlighted.
+    """
     transcript = record.get("transcript", {})
     question = transcript.get("question", {})
+    verified_run = bool(quotes and question.get("context"))
     correct_index = question.get("correct_index", row.get("correct_index"))
     argued: dict[int, list[str]] = {}
     for role, index in (transcript.get("assignment") or {}).items():
@@ -66,6 +97,12 @@ def episode_view(record: dict[str, Any], row: pd.Series) -> dict[str, Any]:
     widths = [0 if pd.isna(p) else round(100 * float(p), 1) for p in probs]
     outcome = "invalid" if row["invalid"] else ("correct" if row["correct"] else "incorrect")
     verdict = row.get("verdict")
+    turns = []
+    for t in transcript.get("turns", []):
+        segments, foreign = turn_segments(t, verified_run)
+        turns.append({"role": t.get("role", ""), "speaker": SPEAKERS.get(t.get("role", ""), t.get("role", "")),
+                      "round": int(t.get("round", 0)) + 1, "text": t.get("text", ""), "raw": t.get("raw", ""),
+                      "segments": segments, "foreign_tags": foreign})
     return {
         "protocol": row["protocol"], "task": row["task"], "question_id": row["question_id"], "order": row["order"],
         "run": row["run"], "judge": row["judge"], "agents": row.get("agents", ""), "outcome": outcome,
@@ -73,9 +110,7 @@ def episode_view(record: dict[str, Any], row: pd.Series) -> dict[str, Any]:
         "question": question.get("question", ""),
         "answers": [{"text": text, "correct": i == correct_index, "argued_by": argued.get(i, [])}
                     for i, text in enumerate(question.get("answers", []))],
-        "turns": [{"role": t.get("role", ""), "speaker": SPEAKERS.get(t.get("role", ""), t.get("role", "")),
-                   "round": int(t.get("round", 0)) + 1, "text": t.get("text", ""), "raw": t.get("raw", ""),
-                   "segments": quote_segments(t.get("text", ""))} for t in transcript.get("turns", [])],
+        "turns": turns,
         "probs": [_probability(p) for p in probs], "widths": widths,
         "verdict": "invalid" if pd.isna(verdict) else f"answer {int(verdict) + 1}",
         "mass": None if pd.isna(row.get("judge_mass")) else f"{float(row['judge_mass']):.3f}",
@@ -88,9 +123,10 @@ def _episodes(results: pd.DataFrame) -> Iterator[tuple[pd.Series, dict[str, Any]
     template = _ENV.get_template("episode.html.j2")
     for run_path, frame in ordered.groupby("run_path", sort=False):
         records = {record.get("key"): record for record in iter_records(Path(run_path))}
+        quotes = _read_yaml(Path(run_path) / CONFIG).get("quotes", True) is not False
         for _, row in frame.iterrows():
             record = records.get(row["episode"], {"transcript": {}})
-            yield row, Markup(template.render(e=episode_view(record, row)))
+            yield row, Markup(template.render(e=episode_view(record, row, quotes)))
 
 
 def paginate(items: Iterable[tuple[pd.Series, Markup]], page_size: int, max_page_bytes: int) -> list[list]:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from oversight import prompts
 from oversight.panel import PanelMember, aggregate
 from oversight.types import JudgeDecision, Message, Question, Reply, Request, Sampling, Transcript, Turn
-from protocols.quotes import QuoteVerifier
+from protocols.quotes import QuoteVerifier, strip_reserved
 
 Episode = Generator[list[Request], list[Reply], Transcript]
 Steps = Generator[list[Request], list[Reply], Any]
@@ -250,6 +250,8 @@ class Protocol(abc.ABC):
             if verifier is not None:
                 check = verifier.check(text)
                 text, meta["quotes"], meta["verified_quotes"] = check.text, check.quotes, check.verified
+            else:  # nothing is checked, so no text may look checked
+                text = strip_reserved(text)
             return Turn(speech.role, round_, text, raw=raws[(s, i)], meta=meta)
 
         scores: dict[tuple[int, int], float] = {}

@@ -16,6 +16,7 @@ from typing import Any
 from oversight.registry import register
 from oversight.types import Question, Request, Sampling, Transcript, Turn
 from protocols.base import Episode, Protocol, Speech, Steps, public_argument, turn_columns
+from protocols.quotes import strip_reserved
 from protocols.open import agent_choice_columns, choose
 
 NAMES = {"consultant": "Consultant", "judge": "Judge"}
@@ -54,8 +55,9 @@ class Consultancy(Protocol):
                 messages = self.render("consultancy/judge_question", question, **shared, transcript=tuple(turns))
                 sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS)  # greedy: the judge's question
                 [asked] = yield [Request(role="judge", messages=messages, sampling=sampling)]
-                turns.append(Turn("judge", round_, public_argument(asked.text, self.options.limit_for("judge")),
-                                  raw=asked.text))
+                # the judge's question may echo a consultant's forged quote tags: it is model text too
+                asked_text = strip_reserved(public_argument(asked.text, self.options.limit_for("judge")))
+                turns.append(Turn("judge", round_, asked_text, raw=asked.text))
         decision, reasoning = yield from self.decide("consultancy/judge", question, variant=f"consultant={side}",
                                                      **shared, transcript=turns)
         return Transcript(protocol=self.name, question=question,

@@ -5,9 +5,10 @@ the information asymmetry of Kenton et al. 2024 and Khan et al. 2024.
 
 Two file formats are read, detected per line:
 
-* **L-Eval** (the shared copy, `quality_leval/quality.jsonl`, and the hub dataset `L4NLP/LEval`, config
-  `quality`): one article per line, `input` (article text), `instructions` (each the question followed
-  by `\\n (A) ... \\n (B) ... \\n (C) ... \\n (D) ...`) and `outputs` (the gold option, `"(B) ..."`).
+* **L-Eval** (the local copy, `$OVERSIGHT_DATA_DIR/quality_leval/quality.jsonl`, and the hub dataset
+  `L4NLP/LEval`, config `quality`): one article per line, `input` (article text), `instructions` (each
+  the question followed by `\\n (A) ... \\n (B) ... \\n (C) ... \\n (D) ...`) and `outputs` (the gold
+  option, `"(B) ..."`).
 * **Official QuALITY** (`QuALITY.v1.0.1.htmlstripped.{train,dev}` from nyu-mll/quality): one article
   per line, `article`, `title`, `questions` (each `question`, `options` (4), `gold_label` (1-based),
   `validation` (annotators' `untimed_best_distractor`, 1-based), `difficult`). Items without a
@@ -16,10 +17,13 @@ Two file formats are read, detected per line:
 Each question is one item; ids are `quality/<split>/<index>` counting questions in file order.
 
 **Incorrect option.** The best distractor where the data labels one: the option most annotators
-named as `untimed_best_distractor` (ties go to the lowest option number), as in Khan et al. and
-Kenton et al. The L-Eval copy has no such labels, so there the incorrect option is one of the three
+named as `untimed_best_distractor` (votes for the gold option ignored; ties go to the lowest option
+number), the pair Khan et al. 2024 and Kenton et al. 2024 debate over; a vote that is not an option
+number 1-4 is a DataError. The L-Eval copy has no such labels (nor does Khan et al.'s question list,
+which names questions but not their distractors), so there the incorrect option is one of the three
 wrong options chosen by `stable_choice(question id, 3)` (CRC-32 of the id), fixed for a question
-whatever else is loaded. `meta["distractor"]` says which rule applied (`best_distractor` / `crc32`).
+whatever else is loaded, and not necessarily the hardest one. `meta["distractor"]` records which rule
+applied per question (`best_distractor` / `crc32`), so every transcript shows it.
 
 `meta`: `source_index`, `split`, `article_line` (1-based line of the article), `question_number`
 (within the article), `title` (official format), `options` (all four, original order),
@@ -45,8 +49,9 @@ _GOLD = re.compile(r"\s*\(([A-D])\)\s*(.*)", re.DOTALL)
 QUALITY_INFO = TaskInfo(
     name="quality",
     family="extractive",
-    description="QuALITY stories: agents read the article, the judge does not; correct vs best distractor "
-                "(or a CRC-32-chosen wrong option where the data has no distractor labels)",
+    description="QuALITY stories: agents read the article, the judge does not; correct vs the annotators' best "
+                "distractor (official files), else a wrong option chosen by CRC-32 of the id (the L-Eval copy has "
+                "no distractor labels; meta['distractor'] says which)",
     hub_id="L4NLP/LEval",
     hub_config="quality",
     folder="quality_leval",
@@ -86,10 +91,21 @@ def _leval_items(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return items
 
 
+def _vote(value: Any) -> int | None:
+    """An annotator's `untimed_best_distractor` (1-based option number; digit strings accepted), None if absent."""
+    if value is None:
+        return None
+    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(LETTERS):
+        raise ValueError(f"'untimed_best_distractor' must be an option number 1-4, got {value!r}")
+    return number
+
+
 def best_distractor(validation: Any, gold: int) -> int | None:
-    """0-based option most annotators named as best distractor (lowest on ties), None without votes."""
-    votes = Counter(v.get("untimed_best_distractor") for v in validation or () if isinstance(v, dict))
-    ranked = sorted(((-n, o) for o, n in votes.items() if isinstance(o, int) and 1 <= o <= 4 and o - 1 != gold))
+    """0-based option most annotators named as best distractor (lowest on ties), None without a vote for a wrong
+    option. ValueError on a vote that is not an option number."""
+    votes = Counter(_vote(v.get("untimed_best_distractor")) for v in validation or () if isinstance(v, dict))
+    ranked = sorted((-n, o) for o, n in votes.items() if o is not None and o - 1 != gold)
     return ranked[0][1] - 1 if ranked else None
 
 
@@ -109,8 +125,12 @@ def _official_items(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
             continue  # official test split: no answers
         if label not in (1, 2, 3, 4):
             raise DataError(f"{where}: question {k}: 'gold_label' must be 1-4, got {label!r}")
+        try:
+            distractor = best_distractor(q.get("validation"), label - 1)
+        except ValueError as e:
+            raise DataError(f"{where}: question {k}: 'validation': {e}") from e
         items.append({"article": article, "question": q["question"].strip(), "options": [o.strip() for o in options],
-                      "gold": label - 1, "distractor": best_distractor(q.get("validation"), label - 1),
+                      "gold": label - 1, "distractor": distractor,
                       "number": k, "title": data.get("title"), "difficult": q.get("difficult")})
     return items
 

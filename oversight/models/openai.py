@@ -15,6 +15,12 @@ a `Retry-After` (or `retry-after-ms`) header overrides the backoff. The `openai`
 are off, so every retry goes through this one tested policy. Other errors (400, 401, 404) are not
 retried. The final failure is one BackendError naming the server, the status and the fix; replies
 that did arrive are attached to it (`PartialBatchError.partial`) so the response cache keeps them.
+A server that answered earlier (a 5xx, or any reply) and then refuses connections went down during the
+run: the error says so and gives the fix, including the one for the usual cause on CPU (`vllm serve`
+with chunked prefill dies on seeded requests: `--no-enable-chunked-prefill --max-num-batched-tokens N`).
+
+Generation requests send `Sampling.stop` as the request's `stop` list (the server drops the stop string
+from the reply text).
 
 Judge decisions (`kind="choice"`): the trailing assistant message ("Answer:") is continued
 (`continue_final_message=True, add_generation_prompt=False`, vLLM's chat extensions), greedy, two
@@ -25,9 +31,12 @@ as the offline backends (see `oversight.models.choice`), up to the top-20 cut. W
 token is a label but whitespace still ranks in the top 20, one more request continuing "Answer: "
 adds that path. Probabilities are renormalised over the options; `option_mass` is their raw total.
 
-Servers without logprobs: with `choice_method="auto"` (default) the backend switches to vLLM's
-structured output (`structured_outputs={"choice": options}`; `choice_method="guided"` sends the
-pre-0.12 `guided_choice` instead) and records a one-hot probability with `option_mass=None`.
+Servers without logprobs: `choice_method="auto"` (default; the same as `"logprobs"`) refuses with a
+BackendError naming the server, the model and the fix, rather than reading verdicts from text behind the
+user's back. Only when asked for (`choice_method="structured"`: vLLM's `structured_outputs={"choice":
+options}`; `"guided"`: the pre-0.12 `guided_choice`) is the verdict read from the constrained reply text:
+a one-hot probability, `option_mass=None`, and `decision_method="structured"` on every such Reply, so
+each episode records how its decision was made.
 
 Messages with images go out as OpenAI content parts (`Message.to_openai`: local files inlined as
 base64 `data:` URLs), for vision models behind the server.
@@ -73,6 +82,10 @@ class PartialBatchError(BackendError):
         self.partial = partial
 
 
+class NoLogprobsError(BackendError):
+    """The server gave no logprobs for a judge decision and structured output was not asked for."""
+
+
 @dataclass(frozen=True)
 class _Failure:
     """One failed attempt: what happened, whether to retry, and the server's requested wait."""
@@ -81,6 +94,8 @@ class _Failure:
     retryable: bool
     status: int | None = None
     retry_after: float | None = None
+    connection: bool = False
+    """No HTTP reply at all: refused, reset or closed before answering."""
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -124,7 +139,7 @@ def classify(exc: BaseException, timeout: float) -> _Failure:
         return _Failure(f"no reply within {timeout:g} s", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
-        return _Failure(f"connection failed ({type(cause).__name__}: {cause})", retryable=True)
+        return _Failure(f"connection failed ({type(cause).__name__}: {cause})", retryable=True, connection=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = _short(getattr(exc, "body", None) or exc.message)
@@ -151,6 +166,14 @@ def _fix_for(failure: _Failure, base_url: str, model: str) -> str:
         return "the server is rate limiting: lower max_connections or raise max_attempts"
     return (f"check that the server is up (`curl {base_url}/models`); rerun the same command to resume "
             "(finished work is kept), or raise the request timeout / max_attempts")
+
+
+def _server_down_fix(base_url: str) -> str:
+    return (f"restart the server (`curl {base_url}/models` answers when it is up) and rerun the same command: the "
+            "run resumes where it stopped (finished work is kept). A `vllm serve` on CPU started with its defaults "
+            "dies this way on seeded requests (its log shows \"CPU Generator does not use offset\": chunked "
+            "prefill); start it with `--no-enable-chunked-prefill --max-num-batched-tokens N`, N at least its "
+            "`--max-model-len`, as `oversight serve` does")
 
 
 def _label_index(token: str, options: Sequence[str]) -> int | None:
@@ -264,6 +287,10 @@ class OpenAIBackend(Backend):
         self._vllm = vllm_extensions
         self.attempts = 0
         """HTTP requests sent, retries included (for tests and reports)."""
+        self._answered = False
+        """Whether the server has sent any HTTP reply (to tell a server that went down from one never up)."""
+        self._last_5xx: str | None = None
+        """The last server error seen (a dying vLLM engine answers 500 before its server exits)."""
 
         # The client's retries are off: one policy, ours, handles every retry (and honours Retry-After).
         self._loop = asyncio.new_event_loop()
@@ -314,16 +341,26 @@ class OpenAIBackend(Backend):
                     if isinstance(response, str) or not response.choices:
                         raise ValueError(f"no choices in reply {_short(response)!r}")
                     response.choices[0].message  # noqa: B018 - a reply without a message is malformed
+                    self._answered = True
                     return response
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - classified just below; unknown ones re-raise
                     failure = classify(exc, self.timeout)
+                    if failure.status is not None:
+                        self._answered = True
+                        if failure.status >= 500:
+                            self._last_5xx = failure.what
             if not failure.retryable or attempt == self.max_attempts:
                 break
             await asyncio.sleep(backoff_delay(attempt, self.backoff, self.backoff_max, failure.retry_after))
         assert failure is not None
         tries = f"after {self.max_attempts} attempts" if failure.retryable else "(not retried)"
+        if failure.connection and self._answered:
+            before = f"answered {self._last_5xx}" if self._last_5xx else "answered earlier requests"
+            raise BackendError(f"openai backend: the server at {self.base_url} (model {self.model!r}) went down "
+                               f"during the run: it {before}, then {failure.what} {tries}. "
+                               f"Fix: {_server_down_fix(self.base_url)}", retryable=True)
         raise BackendError(f"openai backend: {self.base_url}/chat/completions for model {self.model!r} failed "
                            f"{tries}: {failure.what}. Fix: {_fix_for(failure, self.base_url, self.model)}",
                            retryable=failure.retryable)
@@ -346,6 +383,8 @@ class OpenAIBackend(Backend):
         fields: dict[str, Any] = {"max_tokens": s.max_tokens, "temperature": s.temperature, "logprobs": True}
         if s.seed is not None and s.temperature > 0:
             fields["seed"] = s.seed
+        if s.stop:
+            fields["stop"] = list(s.stop)
         response = await self._create(self._payload(request, **fields, extra_body=extra or None))
         choice = response.choices[0]
         positions = choice.logprobs.content if choice.logprobs is not None and choice.logprobs.content else []
@@ -362,10 +401,13 @@ class OpenAIBackend(Backend):
             positions = logprobs.content if logprobs is not None else None
             if positions:
                 return await self._choice_from_logprobs(request, positions)
-            if self.choice_method == "logprobs":
-                raise BackendError(f"openai backend: {self.base_url} returned no logprobs for model {self.model!r}; "
-                                   "use choice_method=structured (vLLM structured outputs) or a server with logprobs")
-            self.choice_method = "structured"  # this server has none: every later decision goes this way
+            raise NoLogprobsError(
+                f"openai backend: {self.base_url} returned no logprobs for model {self.model!r}, so the judge's "
+                "decision cannot be read from its next-token distribution. Fix: use a server that returns logprobs "
+                "(`vllm serve`, `oversight serve`), or accept verdicts read from generated text with "
+                f"`choice_method=structured` on the spec (`openai:{self.model}?choice_method=structured`; vLLM "
+                "structured outputs, `guided` before vLLM 0.12); each such decision is recorded per episode as "
+                "decision_method=structured")
         return await self._choice_structured(request)
 
     async def _choice_from_logprobs(self, request: Request, positions: Sequence[Any]) -> Reply:
@@ -395,10 +437,10 @@ class OpenAIBackend(Backend):
             plain, max_tokens=max(8, max(len(o) for o in request.options)), temperature=0.0,
             extra_body={key: value}))
         text = (response.choices[0].message.content or "").strip()
-        if text not in request.options:
-            return Reply(text=text)  # no probabilities: the judge's decision is recorded as invalid
+        if text not in request.options:  # no probabilities: the judge's decision is recorded as invalid
+            return Reply(text=text, decision_method="structured")
         return Reply(text=text, option_probs=tuple(1.0 if o == text else 0.0 for o in request.options),
-                     option_mass=None)
+                     option_mass=None, decision_method="structured")
 
     # ------------------------------------------------------------------------------ batches
 
@@ -407,6 +449,9 @@ class OpenAIBackend(Backend):
             self._vllm = await self._probe_vllm()
         results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
+        refusal = next((e for e in errors if isinstance(e, NoLogprobsError)), None)
+        if refusal is not None:
+            raise refusal  # a setting to change, not a fault to retry
         if errors:
             partial = {i: r for i, r in enumerate(results) if isinstance(r, Reply)}
             first = next((e for e in errors if isinstance(e, BackendError)), errors[0])

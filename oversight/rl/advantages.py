@@ -1,8 +1,9 @@
-"""Outcome advantages for groups of sampled completions (loss-core.md §1, §5, §7).
+"""Outcome advantages for groups of sampled completions: GRPO, RLOO, AsymRE and pass@k.
 
 Rewards come as a `(num_groups, G)` tensor: row g holds the G completions of one prompt (for debate: one
-(question, side) pair, loss-core.md §8). Flatten the result with `.reshape(-1)` to match a batch whose sequences are
-stored group by group. Every function returns a detached tensor of the rewards' shape.
+(question, side) pair, since the reward, the judge's probability of a side, depends on the side). Flatten the result
+with `.reshape(-1)` to match a batch whose sequences are stored group by group. Every function returns a detached
+tensor of the rewards' shape.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ GRPO_SCALES: tuple[str, ...] = ("group", "batch", "batch-centred", "none")
 
 
 def grpo_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
-    """GRPO advantages Â_i = (r_i − mean_G r) / (std + eps) (DeepSeekMath; loss-core.md §7).
+    """GRPO advantages Â_i = (r_i − mean_G r) / (std + eps) (DeepSeekMath, arXiv 2402.03300, §4.1.2).
 
     A group whose rewards are all equal gets exactly 0 (not NaN, not round-off/eps noise): it carries no signal
     and DAPO's dynamic sampling would drop it.
@@ -54,7 +55,7 @@ def grpo_advantages(rewards: torch.Tensor, *, scale: str = "group", eps: float =
 
 
 def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
-    """RLOO advantages A_i = r_i − mean_{j≠i} r_j = G/(G−1)·(r_i − r̄) (loss-core.md §7).
+    """RLOO advantages A_i = r_i − mean_{j≠i} r_j = G/(G−1)·(r_i − r̄) (Ahmadian et al., arXiv 2402.14740).
 
     Args:
         rewards: `(num_groups, G)`, G >= 2.
@@ -72,10 +73,10 @@ def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
 def asym_reinforce_advantages(
     rewards: torch.Tensor, *, baseline: float | torch.Tensor | None = None, delta_v: float = 0.0
 ) -> torch.Tensor:
-    """Asymmetric-REINFORCE weights r_i − V (Arnal et al., arXiv 2506.20520; loss-core.md §1).
+    """Asymmetric-REINFORCE weights r_i − V (Arnal et al., arXiv 2506.20520).
 
     Use with `reinforce_loss` and the `seq-mean-token-sum` mode: AsymRE needs the *summed* sequence log-prob.
-    Off-policy, V must stay below V^μ = E_μ r: V ≥ V^μ collapses the policy's support (loss-core.md §1 vectors).
+    Off-policy, V must stay below V^μ = E_μ r: V ≥ V^μ collapses the policy's support (Arnal et al.).
 
     Args:
         rewards: `(num_groups, G)` or `(B,)`.
@@ -102,8 +103,8 @@ def asym_reinforce_advantages(
 def passk_loo_advantages(rewards: torch.Tensor) -> torch.Tensor:
     """pass@k advantages with n = k: A_i = max_j r_j − max_{j≠i} r_j (arXiv 2503.19595; verl `grpo_passk`).
 
-    Only the best sample gets a non-zero advantage (r_max − r_2nd). The empty max (G = 1) is taken as 0, as in
-    loss_vectors.py §E. Unbiased when the loss *sums* over the group: E[Σ_i A_i ∇log π(y_i)] = ∇pass@k.
+    Only the best sample gets a non-zero advantage (r_max − r_2nd). The empty max (G = 1) is taken as 0, so a lone
+    sample's advantage is its reward. Unbiased when the loss *sums* over the group: E[Σ_i A_i ∇log π(y_i)] = ∇pass@k.
 
     Args:
         rewards: `(num_groups, k)`.
@@ -133,7 +134,8 @@ def _rho(n: int, c: int, k: int) -> float:
 def pkpo_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
     """pass@k effective rewards for n >= k binary samples (Walder & Karkhanis, PKPO, arXiv 2505.15201).
 
-    With c correct out of n: a correct sample gets k/n, an incorrect one (k/n)·ρ(n−1, c, k−1) (loss-core.md §5).
+    With c correct out of n: a correct sample gets k/n, an incorrect one (k/n)·ρ(n−1, c, k−1), where
+    ρ(n, c, k) = 1 − C(n−c, k)/C(n, k).
     Unbiased when the loss sums over the group: E[Σ_i w_i ∇log π(y_i)] = ∇pass@k.
 
     Args:

@@ -1,8 +1,9 @@
-"""Aggregation of per-token losses into one scalar (loss-core.md §7, "Aggregation modes"; style.md item 10).
+"""Aggregation of per-token losses into one scalar: the normalisations of GRPO, Dr. GRPO and DAPO, by their names
+in verl and TRL.
 
 Every mode is a weighted sum `Σ_{i,t} c_{i,t}·loss_{i,t}` over unmasked tokens; the modes differ only in the
-denominator. loss-core.md §7 test vector: G = 2, |o| = (1, 3), A = (+1, −1), L_max = 4 gives per-token
-coefficients (seq 1; each token of seq 2):
+denominator. The test vector G = 2, |o| = (1, 3), A = (+1, −1), L_max = 4 (tests/rl/test_rl_aggregate.py) gives
+per-token coefficients (seq 1; each token of seq 2):
 
 | mode                      | formula              | c             | used by                                  |
 |---------------------------|----------------------|---------------|------------------------------------------|

@@ -1,8 +1,9 @@
-"""KL to a reference policy: estimator values and losses whose gradients are stated (loss-core.md §2).
+"""KL to a reference policy: estimator values and losses whose gradients are stated.
 
 Tang & Munos (arXiv 2506.09477): differentiating a Monte-Carlo KL *estimate* does not in general give ∇KL, and
 per-token KL losses miss that earlier tokens change the distribution of later ones. With δ_t = logp_t − ref_t and
-samples y ~ π, loss-core.md §2 (checked by exact enumeration, loss_vectors.py §A, §B):
+samples y ~ π, Schulman's estimators (Schulman 2020, "Approximating KL divergence") behave as follows (checked by
+exact enumeration in tests/rl/test_rl_kl.py):
 
 | used as a loss (autograd) | expected gradient                                   | here                           |
 |---------------------------|-----------------------------------------------------|--------------------------------|
@@ -33,7 +34,7 @@ def _delta(where: str, logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tens
 
 
 def kl_value(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: str = "k3") -> torch.Tensor:
-    """Per-token KL(π‖ref) estimate, detached. k1 and k3 are unbiased values, k2 is biased (loss-core.md §2).
+    """Per-token KL(π‖ref) estimate, detached. k1 and k3 are unbiased values, k2 is biased (Schulman 2020).
 
     Args:
         logp: `(B, T)` log-probs under π of tokens sampled from π.
@@ -56,13 +57,13 @@ def kl_loss_k2_token(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor
     """Per-token k2 loss δ_t²/2, gradient δ_t·∇logp_t.
 
     Exact ∇KL(π‖ref) for single-token outputs (on-policy). For sequences it is only the *partial* gradient: it
-    misses E[δ_{>t}·∇logp_t] (loss-core.md §2, loss_vectors.py §B); use `kl_loss_sequence` for the full one.
+    misses E[δ_{>t}·∇logp_t] (Tang & Munos, arXiv 2506.09477); use `kl_loss_sequence` for the full one.
     """
     return 0.5 * _delta("kl_loss_k2_token", logp, ref_logp) ** 2
 
 
 def kl_loss_k3_straight_through(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """verl's "k3+": forward value k3 (unbiased, low variance), gradient of k2 (loss-core.md §2).
+    """verl's "k3+" (`kl_penalty`): forward value k3 (unbiased, low variance), gradient of k2.
 
     Same gradient caveat as `kl_loss_k2_token` for sequences.
     """
@@ -72,7 +73,7 @@ def kl_loss_k3_straight_through(logp: torch.Tensor, ref_logp: torch.Tensor) -> t
 
 
 def kl_loss_k3_forward(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """k3 differentiated as a loss, as in DeepSeekMath GRPO and TRL `beta > 0` (loss-core.md §2, §7).
+    """k3 differentiated as a loss, as in GRPO (DeepSeekMath, arXiv 2402.03300, §4.1) and TRL `beta > 0`.
 
     Its expected gradient is E_π[(1 − π_ref/π)∇log π] = ∇KL(π_ref‖π): the KL in the *other* direction from the
     KL(π‖π_ref) it estimates (per token; partial for sequences). Offered only under this explicit name, for
@@ -85,7 +86,8 @@ def kl_loss_k3_forward(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tens
 def kl_reward_to_go(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Detached KL reward-to-go Σ_{s≥t} δ_s over the mask, `(B, T)` (γ = 1 returns of "k1 in reward").
 
-    This is what verl `compute_rewards` + returns and OpenRLHF `get_cumulative_returns` compute (loss-core.md §2).
+    This is what verl `compute_rewards` + returns and OpenRLHF `get_cumulative_returns` compute (Tang & Munos,
+    arXiv 2506.09477: the correct sequence-level KL gradient).
     Masked positions are 0.
     """
     _checks.same_shape("kl_reward_to_go", logp=logp, ref_logp=ref_logp, mask=mask)
@@ -99,6 +101,6 @@ def kl_loss_sequence(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Ten
     """Per-token surrogate sg(Σ_{s≥t} δ_s)·logp_t whose expected gradient is the full sequence ∇KL(π‖ref).
 
     Summed over a sequence's tokens (`aggregate(..., "seq-mean-token-sum")`) its expectation under y ~ π is
-    ∇KL(π‖π_ref) over sequences (loss-core.md §2; loss_vectors.py §B). Its *value* is not the KL; log `kl_value`.
+    ∇KL(π‖π_ref) over sequences (Tang & Munos, arXiv 2506.09477). Its *value* is not the KL; log `kl_value`.
     """
     return kl_reward_to_go(logp, ref_logp, mask) * logp

@@ -1,8 +1,8 @@
-"""Per-token policy-gradient losses over padded `(B, T)` tensors (loss-core.md §1, §7; style.md item 10).
+"""Per-token policy-gradient losses over padded `(B, T)` tensors: REINFORCE-style and PPO-clip.
 
 Every function is pure: it returns a `(B, T)` per-token loss to be *minimised*, and `aggregate` reduces it with a
 mask. `logp` carries the gradient; `old_logp`, `ref_logp` and advantages are detached here whatever the caller
-passes (loss-core.md §10: "Detach advantages, old and ref").
+passes: a gradient through them would optimise a different objective.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def reinforce_loss(logp: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor
     """REINFORCE surrogate −sg(A)·logp_t, per token.
 
     With sequence advantages and `aggregate(..., "seq-mean-token-sum")` this is −mean_i sg(A_i)·log π(y_i): plain
-    REINFORCE, RLOO, pass@k and, with `asym_reinforce_advantages`, AsymRE (loss-core.md §1). No importance ratio:
-    on off-policy data it optimises E_μ[A·log π], which is what AsymRE analyses.
+    REINFORCE, RLOO, pass@k and, with `asym_reinforce_advantages`, AsymRE (Arnal et al., arXiv 2506.20520). No
+    importance ratio: on off-policy data it optimises E_μ[A·log π], which is what AsymRE analyses.
 
     Args:
         logp: log π_θ(y_t | x, y_<t), `(B, T)`, with gradient.
@@ -59,12 +59,12 @@ def ppo_clip_loss(
     eps_high: float | None = None,
     dual_clip: float | None = None,
 ) -> torch.Tensor:
-    """PPO-clip loss max(−ρA, −clip(ρ, 1−eps_low, 1+eps_high)·A), per token (loss-core.md §7).
+    """PPO-clip loss max(−ρA, −clip(ρ, 1−eps_low, 1+eps_high)·A), per token (Schulman et al., arXiv 1707.06347).
 
     ρ_t = exp(logp_t − old_t). Asymmetric clipping (DAPO "clip-higher": eps_low .2, eps_high .28) keeps
     low-probability tokens able to grow. Dual-clip (verl `clip_ratio_c`, OpenRLHF `dual_clip`, c = 3) caps the loss
     at −c·A for A < 0, so a huge ratio on a bad token cannot dominate. The log-ratio is not clamped: clamping
-    silently zeroes gradients (loss-core.md §10).
+    silently zeroes gradients.
 
     Args:
         logp: current log-probs, `(B, T)`, with gradient.

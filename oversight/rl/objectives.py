@@ -1,9 +1,10 @@
-"""Sequence-level objectives from the Meta/Munos line and the debate literature (loss-core.md §3, §4, §6, §8).
+"""Sequence-level objectives from the Meta/Munos line (AGRO, SPO, JEPO) and the debate literature (Arnesen et al.).
 
 These work on *summed* sequence log-probs (`sequence_logprob`), shaped `(num_groups, G)` like the rewards: the
-off-policy fixed-point arguments of AGRO and SPO need summed, not length-normalised, log-probs (loss-core.md §10).
-Each returns a scalar loss to minimise. Several forms are marked [R] in loss-core.md (reconstructed, not read in
-the papers' method sections); the tests check the properties loss-core.md verified numerically.
+off-policy fixed-point arguments of AGRO and SPO need summed, not length-normalised, log-probs (length
+normalisation changes the objective: Dr. GRPO, arXiv 2503.20783). Each returns a scalar loss to minimise. Forms
+marked [R] are reconstructed, not read in the papers' method sections; [N]: the property checked numerically by
+exact enumeration in tests/rl/test_rl_objectives.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ SPO_KINDS: tuple[str, ...] = ("squared", "bce")
 
 
 def agro_loss(seq_logp: torch.Tensor, seq_ref_logp: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:
-    """AGRO-style loss (arXiv 2503.19612; loss-core.md §3, form [R], fixed point [N]).
+    """AGRO-style loss (Tang et al., arXiv 2503.19612; form [R], fixed point [N]).
 
     R_i = r_i − β·(log π(y_i) − log π_ref(y_i)), Â_i = R_i − mean_j R_j, L = −mean_i sg(Â_i)·log π(y_i).
     The baseline is the mean of the *regularised* reward, so π* ∝ π_ref·e^{r/β} is stationary for any full-support
@@ -42,7 +43,7 @@ def agro_loss(seq_logp: torch.Tensor, seq_ref_logp: torch.Tensor, rewards: torch
 
 
 def spo_q0(ref_rewards: torch.Tensor, beta: float) -> torch.Tensor:
-    """Q̂₀ = β·log mean_j exp(r_j/β) over samples from π_ref, `(num_groups, M)` -> `(num_groups, 1)` (loss-core.md §6).
+    """Q̂₀ = β·log mean_j exp(r_j/β) over samples from π_ref, `(num_groups, M)` -> `(num_groups, 1)` (SPO).
 
     A biased Q̂₀ shifts SPO's fixed point.
     """
@@ -62,7 +63,7 @@ def spo_loss(
     kind: str = "squared",
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """SPO terminal Q-regression (arXiv 2503.05453; loss-core.md §6, details [R]).
+    """SPO terminal Q-regression (Cohen et al., arXiv 2503.05453; details [R]).
 
     Q_T = Q̂₀ + β·(log π(y) − log π_ref(y)) (cumulative Q-parameterisation, summed over tokens). `squared`:
     ½(Q_T − r)²; `bce`: Q_T read as log P(success), clipped to ≤ 0, against r ∈ [0, 1]. With the right Q̂₀ the
@@ -97,7 +98,7 @@ def spo_loss(
 def jepo_loss(
     cot_logp: torch.Tensor, answer_logp: torch.Tensor, *, alpha: float = 1.0, baseline: float | None = None
 ) -> torch.Tensor:
-    """Single-sample JEPO / Jensen-bound loss (arXiv 2503.19618; loss-core.md §4, weights [R]).
+    """Single-sample JEPO / Jensen-bound loss (Tang, Wang & Munos, arXiv 2503.19618; weights [R]).
 
     L₁ = E_c log π(a*|x, c) ≥ log p(a*|x). Loss: −mean_i[sg(ℓ_i − b_i)·log π(c_i|x) + α·ℓ_i], ℓ_i the
     teacher-forced answer log-likelihood. α = 1 gives the exact bound gradient; b_i is the leave-one-out mean of ℓ
@@ -126,7 +127,7 @@ def _log_mean_exp(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def jepo_multi_loss(cot_logp: torch.Tensor, answer_logp: torch.Tensor) -> torch.Tensor:
-    """Multi-sample JEPO loss for L_n = E log((1/n)Σ_i π(a*|c_i)) (loss-core.md §4, [N]).
+    """Multi-sample JEPO loss for L_n = E log((1/n)Σ_i π(a*|c_i)) (arXiv 2503.19618; estimator [N]).
 
     Per group: −[Σ_i sg(L̂ − b_i)·log π(c_i) + L̂] with L̂ = log mean_j e^{ℓ_j} (its gradient is Σ_i softmax(ℓ)_i ∇ℓ_i)
     and the leave-one-out b_i = log mean_{j≠i} e^{ℓ_j}; the mean over groups is returned. Unbiased for ∇L_n.
@@ -148,7 +149,7 @@ def jepo_multi_loss(cot_logp: torch.Tensor, answer_logp: torch.Tensor) -> torch.
 
 
 def soft_dpo_target(conf_chosen: torch.Tensor, conf_rejected: torch.Tensor, m: float = 2.25) -> torch.Tensor:
-    """Soft label p = c_sel^m/(c_sel^m + c_rej^m) = σ(m·(log c_sel − log c_rej)) (Arnesen et al., loss-core.md §8).
+    """Soft label p = c_sel^m/(c_sel^m + c_rej^m) = σ(m·(log c_sel − log c_rej)) (Arnesen et al., arXiv 2409.16636).
 
     c are the judge's confidences in each speech's side; m = 2.25 is nyu-debate-modeling's default (`LOG_PROB`).
     """
@@ -169,7 +170,7 @@ def soft_dpo_sft_loss(
     """Soft-label DPO plus SFT on the chosen speech (Arnesen, Rein, Michael 2024, `smoothed_dpo_trainer.py` "bon").
 
     Δ = (log π_c − log π_r) − (log ref_c − log ref_r);
-    L = mean[(1−α)·(−p·logσ(βΔ) − (1−p)·logσ(−βΔ)) + α·(−log π(chosen))] (loss-core.md §8).
+    L = mean[(1−α)·(−p·logσ(βΔ) − (1−p)·logσ(−βΔ)) + α·(−log π(chosen))] (Arnesen et al., arXiv 2409.16636).
 
     Args:
         policy_chosen, policy_rejected: summed log π of each speech, `(B,)`, with gradient.

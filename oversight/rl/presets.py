@@ -1,8 +1,8 @@
-"""Named loss presets: documented option sets for the loss core (loss-core.md §7).
+"""Named loss presets: documented option sets for the loss core, each citing its paper (`source`).
 
 A preset is plain data whose field names match the keyword arguments of `grpo_advantages`, `ppo_clip_loss`,
 `aggregate` and the KL functions, so a trainer reads the options from it; there is no behaviour here. Values
-marked [R] in loss-core.md (recalled, not verified) are marked [R] below too.
+marked [R] were recalled, not verified against the paper; [T]: from the paper's text or a summary of it.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ PRESETS: dict[str, LossPreset] = {
             kl="k3_forward",
             kl_coef=0.04,
             drop_flat_groups=False,
-            source="DeepSeekMath GRPO (arXiv 2402.03300); β, ε [R] per loss-core.md §7",
+            source="DeepSeekMath GRPO (arXiv 2402.03300) §4.1; β, ε [R]",
         ),
         # Dr. GRPO: no std division and a constant length normaliser. TRL's dr_grpo divides by G·L_max; this mode
         # divides by L_max only (verl), a constant factor 1/G apart. No KL (verl's Dr. GRPO recipe).
@@ -81,7 +81,7 @@ PRESETS: dict[str, LossPreset] = {
             kl="none",
             kl_coef=0.0,
             drop_flat_groups=False,
-            source="Dr. GRPO (arXiv 2503.20783); verl seq-mean-token-sum-norm; loss-core.md §7",
+            source="Dr. GRPO (arXiv 2503.20783); verl seq-mean-token-sum-norm",
         ),
         # DAPO: clip-higher (.2/.28), token mean over all batch tokens, dynamic sampling, no KL.
         LossPreset(
@@ -97,7 +97,7 @@ PRESETS: dict[str, LossPreset] = {
             kl="none",
             kl_coef=0.0,
             drop_flat_groups=True,
-            source="DAPO (arXiv 2503.14476); verl docs/algo/dapo.md; loss-core.md §7",
+            source="DAPO (arXiv 2503.14476); verl's DAPO recipe",
         ),
         # TRL RLOOTrainer: leave-one-out baseline, sequence-level clipped ratio, mean over sequences,
         # k1 in reward with β = .05.
@@ -114,9 +114,9 @@ PRESETS: dict[str, LossPreset] = {
             kl="k1_in_reward",
             kl_coef=0.05,
             drop_flat_groups=False,
-            source="TRL RLOOTrainer (loss-core.md §7)",
+            source="RLOO (Ahmadian et al., arXiv 2402.14740) as TRL's RLOOTrainer implements it",
         ),
-        # Magistral (not in loss-core.md; from a third-party summary of the paper [T], values [R]): no KL, advantages
+        # Magistral (from a third-party summary of the paper [T], values [R]): no KL, advantages
         # centred per group then scaled by the minibatch std, loss normalised by total tokens, clip-higher
         # ε_high ≈ .26–.28, non-diverse (all-equal) groups dropped.
         LossPreset(
@@ -132,7 +132,7 @@ PRESETS: dict[str, LossPreset] = {
             kl="none",
             kl_coef=0.0,
             drop_flat_groups=True,
-            source="Magistral (arXiv 2506.10910) [T via summary, values R]; not in loss-core.md",
+            source="Magistral (arXiv 2506.10910) [T via summary, values R]",
         ),
     )
 }

@@ -5,13 +5,15 @@ the second with 500, the third normally; after the schedule, every request gets 
 `die_after=N` makes it drop every connection after N answered requests (a crashed server).
 
 Actions: `ok`, `429`, `500`, `503`, `404`, `hang` (no reply for `hang_seconds`), `garbage` (200 with a
-body that is not JSON), `drop` (close the connection without a reply).
+body that is not JSON), `drop` (close the connection without a reply), `crash` (stop listening, then
+answer 500 and close: every later connection is refused, as when a `vllm serve` engine dies).
 
 Normal replies are deterministic functions of the messages, like the scripted backend: a generation
 is `<argument>... note <hash></argument>`; a choice request (`top_logprobs` set) gets the vLLM shape
 the judge reads — a whitespace first token, then the digits with P("1") = a stable fraction of the
 prompt — and a structured-output request (`structured_outputs`/`guided_choice`) gets one option.
 With `logprobs=False` the server leaves logprobs out, like servers that do not support them.
+A generation request's `stop` strings end its text before the first of them, as OpenAI servers do.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class FaultServer:
         """Bodies answered with a normal (200, JSON) reply."""
         self.in_flight = 0
         self.max_in_flight = 0
+        self.crashed = False
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -90,8 +93,8 @@ class FaultServer:
             self.requests.append(body)
             # Counted at admission, not at reply: concurrent requests must not slip past the death.
             admitted = sum(1 for _, a in self.events if a == "ok")
-            if self.die_after is not None and admitted >= self.die_after:
-                action = "drop"
+            if self.crashed or (self.die_after is not None and admitted >= self.die_after):
+                action = "drop"  # kept-alive connections of a crashed server get no reply either
             else:
                 action = self.schedule.pop(0) if self.schedule else self.default
             self.events.append((time.monotonic(), action))
@@ -117,6 +120,8 @@ class FaultServer:
                 choice["logprobs"] = {"content": [first, second][: body.get("max_tokens", 2)]}
         else:
             text = f"<argument>My side is right (note {stable_fraction(prompt):.6f}).</argument>"
+            for stop in body.get("stop") or ():
+                text = text.split(stop)[0]
             words = text.split()[: body.get("max_tokens", 256)]
             choice["message"] = {"role": "assistant", "content": " ".join(words)}
             if self.logprobs and body.get("logprobs"):
@@ -179,6 +184,13 @@ class FaultServer:
                 elif action == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                elif action == "crash":
+                    with server._lock:
+                        server.crashed = True
+                    server._httpd.shutdown()  # from a handler thread: waits for the accept loop to end
+                    server._httpd.server_close()  # no longer listening: new connections are refused
+                    self.close_connection = True
+                    self._send(500, json.dumps(error).encode(), {"Connection": "close"})
                 else:
                     raise ValueError(f"unknown action {action!r}")
 

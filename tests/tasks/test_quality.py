@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oversight.errors import DataError
 from tasks import load_questions
@@ -57,6 +59,36 @@ def test_best_distractor_ignores_the_gold_option_and_breaks_ties_low() -> None:
     assert best_distractor([], gold=2) is None
 
 
+@given(votes=st.lists(st.integers(1, 4), max_size=7), gold=st.integers(0, 3), order=st.randoms())
+def test_best_distractor_is_the_majority_wrong_option_whatever_the_vote_order(votes, gold, order) -> None:
+    wrong = [v for v in votes if v - 1 != gold]
+    shuffled = list(votes)
+    order.shuffle(shuffled)
+    picked = best_distractor([{"untimed_best_distractor": v} for v in shuffled], gold)
+    if not wrong:
+        assert picked is None
+    else:
+        top = max(wrong.count(v) for v in wrong)
+        assert picked == min(v for v in wrong if wrong.count(v) == top) - 1 and picked != gold
+
+
+def test_official_votes_written_as_digits_count_and_other_values_are_data_errors(tmp_path: Path) -> None:
+    def load(votes: list) -> list:
+        line = {"article": "A story.", "title": "T", "questions": [
+            {"question": "Q?", "options": ["a", "b", "c", "d"], "gold_label": 2, "validation": votes}]}
+        path = tmp_path / "QuALITY.v1.0.1.htmlstripped.dev"
+        path.write_text(json.dumps(line) + "\n")
+        return load_questions("quality", data=path)
+
+    [q] = load([{"untimed_best_distractor": "4"}, {"untimed_best_distractor": 4}, {"untimed_best_distractor": 1}])
+    assert q.answers == ("b", "d") and q.meta["distractor"] == "best_distractor"
+    [fallback] = load([{"untimed_best_distractor": 2}])  # only votes for the gold option: nothing annotated
+    assert fallback.meta["distractor"] == "crc32" and fallback.answers[1] in ("a", "c", "d")
+    for bad in (5, "C", True, 2.5):
+        with pytest.raises(DataError, match=r"dev:1: question 1: 'validation'.*untimed_best_distractor.*1-4"):
+            load([{"untimed_best_distractor": bad}])
+
+
 def test_instruction_parsing() -> None:
     question, options = parse_leval_instruction("Why?\n\n (A) one \n (B) two\n (C) three \n (D) four ")
     assert question == "Why?" and options == ["one", "two", "three", "four"]
@@ -86,8 +118,10 @@ def test_in_a_debate_the_agents_read_the_article_and_the_judge_does_not(tmp_path
     agents, judge = Recorder(), Recorder()
     config = make_config(protocol="debate", task="quality", limit=1, rounds=1, backend="scripted",
                          judge="scripted:first", debater="scripted:echo", out=str(tmp_path))
-    run_experiment(config, models={"judge": judge, "debater": agents})
+    report = run_experiment(config, models={"judge": judge, "debater": agents})
     [question] = load_questions("quality", limit=1)
+    records = [json.loads(line) for line in (report.path / "transcripts.jsonl").read_text().splitlines()]
+    assert records and all(r["transcript"]["question"]["meta"]["distractor"] == "crc32" for r in records)
     passage = question.context[1000:1200]  # a stretch from the middle of the article
     assert agents.seen and all(passage in prompt(r) for r in agents.seen)
     assert judge.seen and not any(passage in prompt(r) for r in judge.seen)
