@@ -178,13 +178,17 @@ def _derive(frame: pd.DataFrame) -> pd.DataFrame:
     if "article" not in frame:
         frame["article"] = None
     frame["cluster"] = frame["article"].where(frame["article"].notna(), frame["question_id"]).astype(str)
-    # The two orders of one consultancy episode are the ones where the consultant argues the same answer.
-    side = frame["assignment"].map(_consultant_side) if "assignment" in frame else pd.Series(np.nan, frame.index)
-    original_side = side.where(~frame["swapped"], 1 - side)
-    frame["pair"] = [str(q) if pd.isna(s) else f"{q}|consultant={int(s)}"
-                     for q, s in zip(frame["question_id"], original_side)]
+    frame["pair"] = pair_keys(frame)
     frame["agents"] = frame.apply(_agents, axis=1)
     return frame
+
+
+def pair_keys(frame: pd.DataFrame) -> list[str]:
+    """The key under which the two answer orders of one episode pair up: the question, plus for consultancy
+    the answer the consultant argued, named in the original order (its side flips with the order)."""
+    side = frame["assignment"].map(_consultant_side) if "assignment" in frame else pd.Series(np.nan, frame.index)
+    original_side = side.where(~frame["swapped"].astype(bool), 1 - side)
+    return [str(q) if pd.isna(s) else f"{q}|consultant={int(s)}" for q, s in zip(frame["question_id"], original_side)]
 
 
 def iter_records(run: Path) -> Iterator[dict[str, Any]]:

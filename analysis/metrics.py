@@ -78,7 +78,8 @@ def _groups(frame: pd.DataFrame, by: Sequence[str]):
 
 
 def accuracy_table(results: pd.DataFrame, by: Sequence[str] = ("protocol",), n_boot: int = 2000,
-                   seed: int = 0, cluster: str | None = None, ci: CI = "bootstrap") -> pd.DataFrame:
+                   seed: int = 0, cluster: str | None = None, ci: CI = "bootstrap",
+                   debiased: bool = False) -> pd.DataFrame:
     """Judge accuracy per group with a 95% CI, episodes paired per question first.
 
     Args:
@@ -87,10 +88,21 @@ def accuracy_table(results: pd.DataFrame, by: Sequence[str] = ("protocol",), n_b
         cluster: column to resample (e.g. `cluster` from `load_runs`: the article on extractive tasks);
             default: the question.
         ci: `bootstrap` (percentile, clustered) or `normal` (the study's).
+        debiased: False: accuracy of the decisions the runs recorded (`correct`). True: `accuracy` is the raw
+            accuracy (each episode's presented-order decision, `correct_raw`), and the order-debiased accuracy
+            and the paired difference debiased - raw follow (`analysis.debias`; empty where no unit exists).
 
     Returns:
-        One row per group: questions, episodes, accuracy, ci_low, ci_high, invalid_rate.
+        One row per group: questions, episodes, accuracy, ci_low, ci_high, invalid_rate; with `debiased`:
+        debiased_units, debiased_accuracy, debiased_ci_low, debiased_ci_high, debiased_invalid_rate,
+        difference, difference_ci_low, difference_ci_high.
     """
+    if debiased:
+        from analysis.debias import debiased_columns, raw_view
+
+        raw = accuracy_table(raw_view(results), by, n_boot, seed, cluster, ci)
+        extra = debiased_columns(results, by, n_boot, seed, cluster)
+        return raw.merge(extra, on=list(by), how="left")
     rows = []
     for keys, frame in _groups(results, by):
         summary = mean_ci(frame, "correct", cluster, ci, n_boot, seed)
@@ -168,14 +180,18 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
                     seed: int = 0) -> pd.DataFrame:
     """Which answer position the judge favours, and whether it keeps its choice when the order flips.
 
-    Per group: mean chosen position over valid verdicts (1.5 = no bias; the study's measure) with its
+    Read from each episode's presented-order decision (`verdict_raw`, the verdict of runs that did not
+    debias). Per group: mean chosen position over valid verdicts (1.5 = no bias; the study's measure) with its
     95% CI, the share of first-position picks, order-swap consistency: among episodes judged in both
     orders (the same `pair`), the share where the judge picked the same answer both times (questions
     with an invalid verdict in either order count as inconsistent), and the share of invalid verdicts.
     """
-    frame_all = results if "pair" in results else results.assign(pair=results["question_id"].astype(str))
-    if "chosen_position" not in frame_all:
-        frame_all = frame_all.assign(chosen_position=pd.to_numeric(frame_all["verdict"], errors="coerce") + 1)
+    from analysis.debias import raw_view
+
+    # Position bias shows in the presented-order decision; an order-debiased one has averaged it away.
+    frame_all = raw_view(results)
+    frame_all = frame_all if "pair" in frame_all else frame_all.assign(pair=frame_all["question_id"].astype(str))
+    frame_all = frame_all.assign(chosen_position=pd.to_numeric(frame_all["verdict"], errors="coerce") + 1)
     rows = []
     for keys, frame in _groups(frame_all, by):
         valid = frame[~frame["invalid"].astype(bool)]

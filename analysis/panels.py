@@ -5,7 +5,10 @@ aggregation of `oversight.panel` is recomputed for sub-panels of each size k = 1
 or `max_subsets` seeded ones when there are more), then averaged over the subsets:
 
 - `accuracy`: the sub-panel's verdict is correct (an invalid decision counts as wrong, as in runs);
-- `brier`, `ece`: calibration of the sub-panel's P(correct answer) (analysis.calibration);
+- `invalid_rate`: share of episodes where the sub-panel's decision is invalid (every member abstained, or
+  an exact tie);
+- `brier`, `ece`: calibration of the sub-panel's P(correct answer) on its valid decisions, as
+  `analysis.calibration` defines them (an invalid decision chose nothing, so it is left out, not scored);
 - `variance`: across sub-panels of the same size, the variance of P(correct answer) per episode,
   averaged over episodes. An ensemble that averages out member noise drives it down with k.
 
@@ -50,13 +53,21 @@ def _member(p_correct: float) -> JudgeDecision:
 def panel_verdicts(members: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
     """(P(correct answer) the panel reports, whether its verdict is correct) per episode (rows), by the
     run-time `oversight.panel.aggregate`; NaN and wrong where the panel's decision is invalid."""
+    reported, right, _ = panel_decisions(members, how)
+    return reported, right
+
+
+def panel_decisions(members: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`panel_verdicts` and, per episode, whether the panel's decision is valid."""
     decisions = [aggregate([_member(p) for p in row], how) for row in members]
     reported = np.array([d.probs[0] for d in decisions], dtype=float)
-    return reported, np.array([d.verdict == 0 for d in decisions], dtype=bool)
+    return (reported, np.array([d.verdict == 0 for d in decisions], dtype=bool),
+            np.array([not d.invalid for d in decisions], dtype=bool))
 
 
 def panel_size_table(members: np.ndarray, max_subsets: int = 50, seed: int = 0) -> pd.DataFrame:
-    """One row per (aggregation, panel size): mean accuracy, Brier, ECE and variance over sub-panels."""
+    """One row per (aggregation, panel size): mean accuracy, invalid rate, Brier, ECE and variance over
+    sub-panels."""
     n_members = members.shape[1]
     rng = np.random.default_rng(seed)
     rows = []
@@ -65,23 +76,24 @@ def panel_size_table(members: np.ndarray, max_subsets: int = 50, seed: int = 0) 
         if len(subsets) > max_subsets:
             subsets = [subsets[i] for i in sorted(rng.choice(len(subsets), max_subsets, replace=False))]
         for how in AGGREGATIONS:
-            probs, accs, briers, eces = [], [], [], []
+            probs, accs, invalid, briers, eces = [], [], [], [], []
             for subset in subsets:
-                p, right = panel_verdicts(members[:, list(subset)], how)
-                filled = np.nan_to_num(p, nan=0.5)
-                probs.append(filled)
+                p, right, valid = panel_decisions(members[:, list(subset)], how)
+                probs.append(np.nan_to_num(p, nan=0.5))  # variance: an abstaining panel says 50/50
                 accs.append(right.mean())
-                briers.append(brier_score(filled))
-                eces.append(expected_calibration_error(np.maximum(filled, 1 - filled), right))
+                invalid.append(1 - valid.mean())
+                briers.append(brier_score(p[valid]))
+                eces.append(expected_calibration_error(np.maximum(p[valid], 1 - p[valid]), right[valid]))
             stacked = np.vstack(probs)
             rows.append({"aggregation": how, "panel_size": k, "subsets": len(subsets),
-                         "accuracy": float(np.mean(accs)), "brier": float(np.mean(briers)),
-                         "ece": _mean_defined(eces), "variance": float(stacked.var(0).mean())})
+                         "accuracy": float(np.mean(accs)), "invalid_rate": float(np.mean(invalid)),
+                         "brier": _mean_defined(briers), "ece": _mean_defined(eces),
+                         "variance": float(stacked.var(0).mean())})
     return pd.DataFrame(rows)
 
 
 def _mean_defined(values: list[float]) -> float:
-    """Mean over the values that are defined (ECE is undefined when every confidence is exactly 0.5)."""
+    """Mean over the values that are defined (undefined: no valid decision, or every confidence exactly 0.5)."""
     defined = [v for v in values if not math.isnan(v)]
     return float(np.mean(defined)) if defined else math.nan
 

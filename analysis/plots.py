@@ -1,7 +1,8 @@
 """Figures (matplotlib, headless): each function draws one figure and saves it as PNG and SVG.
 
 - `plot_accuracy`: the study's main figure: judge accuracy per protocol, one panel per task type
-  (family), judges side by side, 95% CI bars;
+  (family), judges side by side, 95% CI bars; raw accuracy on the top row and, where the table has it,
+  order-debiased accuracy on the row below;
 - `plot_accuracy_vs_elo`: judge accuracy in self-play against the debater's Elo;
 - `plot_calibration`: reliability curves (accuracy against confidence) with the diagonal.
 Every function returns the paths it wrote.
@@ -34,39 +35,48 @@ def save(fig: plt.Figure, path: str | Path) -> list[Path]:
     return written
 
 
-def _error(table: pd.DataFrame, value: str) -> list[list[float]]:
+def _error(table: pd.DataFrame, value: str, low: str = "ci_low", high: str = "ci_high") -> list[list[float]]:
     """Asymmetric error bars from the CI columns (plain lists: matplotlib warns on a (2, 1) array)."""
-    low = (table[value] - table["ci_low"]).clip(lower=0).fillna(0)
-    high = (table["ci_high"] - table[value]).clip(lower=0).fillna(0)
-    return [low.tolist(), high.tolist()]
+    below = (table[value] - table[low]).clip(lower=0).fillna(0)
+    above = (table[high] - table[value]).clip(lower=0).fillna(0)
+    return [below.tolist(), above.tolist()]
+
+
+ACCURACY_ROWS = (("accuracy", "ci_low", "ci_high", "raw accuracy"),
+                 ("debiased_accuracy", "debiased_ci_low", "debiased_ci_high", "order-debiased accuracy"))
 
 
 def plot_accuracy(table: pd.DataFrame, path: str | Path, panel: str = "family", x: str = "judge",
                   hue: str = "protocol") -> list[Path]:
-    """Grouped bars of `accuracy` with CI bars: one panel per `panel`, `x` on the axis, a bar per `hue`.
+    """Grouped bars of accuracy with CI bars: one panel per `panel`, `x` on the axis, a bar per `hue`; a row
+    of panels per measure the table holds (raw `accuracy`, then `debiased_accuracy` when any is known).
 
-    `table` is `accuracy_table(results, by=[panel, x, hue])`.
+    `table` is `accuracy_table(results, by=[panel, x, hue])` (with `debiased=True` for the second row).
     """
     panels = sorted(table[panel].astype(str).unique())
     hues = sorted(table[hue].astype(str).unique())
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 3.2 * len(panels) + 1), 3.6), squeeze=False,
-                             sharey=True)
+    measures = [m for m in ACCURACY_ROWS if m[0] in table and table[m[0]].notna().any()]
+    fig, axes = plt.subplots(len(measures), len(panels), figsize=(max(4.0, 3.2 * len(panels) + 1),
+                             3.6 * len(measures)), squeeze=False, sharey=True)
     width = 0.8 / max(1, len(hues))
-    for ax, name in zip(axes[0], panels):
-        part = table[table[panel].astype(str) == name]
-        xs = sorted(part[x].astype(str).unique())
-        for k, h in enumerate(hues):
-            bars = part[part[hue].astype(str) == h]
-            bars = bars.set_index(bars[x].astype(str)).reindex(xs)
-            positions = np.arange(len(xs)) + (k - (len(hues) - 1) / 2) * width
-            ax.bar(positions, bars["accuracy"].to_numpy(float), width, yerr=_error(bars, "accuracy"), capsize=3, label=h)
-        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xticks(np.arange(len(xs)), [s.split(":")[-1] for s in xs], rotation=20, ha="right")
-        ax.set_title(name)
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("judge accuracy")
+    for row, (value, low, high, label) in enumerate(measures):
+        for ax, name in zip(axes[row], panels):
+            part = table[table[panel].astype(str) == name]
+            xs = sorted(part[x].astype(str).unique())
+            for k, h in enumerate(hues):
+                bars = part[part[hue].astype(str) == h]
+                bars = bars.set_index(bars[x].astype(str)).reindex(xs)
+                positions = np.arange(len(xs)) + (k - (len(hues) - 1) / 2) * width
+                ax.bar(positions, bars[value].to_numpy(float), width, yerr=_error(bars, value, low, high),
+                       capsize=3, label=h)
+            ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+            ax.set_xticks(np.arange(len(xs)), [s.split(":")[-1] for s in xs], rotation=20, ha="right")
+            ax.set_title(name if len(measures) == 1 else f"{name}: {label.split(' ')[0]}")
+            ax.set_ylim(0, 1)
+        axes[row][0].set_ylabel(label if len(measures) > 1 else "judge accuracy")
     # beside the panels, not over the bars
     axes[0][-1].legend(title=hue, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    fig.tight_layout()
     return save(fig, path)
 
 

@@ -4,6 +4,8 @@ Every number here is a cell of one of `analysis.summary.summarize`'s tables, as 
 so a README built from it and `oversight analyze` cannot disagree.
 
     python -m analysis.study runs/laptop-study     # print the tables; draw accuracy.png beside the data
+
+The figure has raw accuracy on its top row and order-debiased accuracy below.
 """
 
 from __future__ import annotations
@@ -47,23 +49,32 @@ def _by_judge_and_protocol(shown: pd.DataFrame) -> pd.DataFrame:
     return shown.iloc[sorted(range(len(shown)), key=order.__getitem__)]
 
 
-def accuracy_grid(table: pd.DataFrame) -> str:
-    """Judge x protocol rows, one column per task type: `accuracy [95% CI]`."""
-    shown = _by_judge_and_protocol(format_table(table))
-    families = [f for f in FAMILIES if f in set(shown["family"])]
-    rows = []
-    for (judge, protocol), part in shown.groupby(["judge", "protocol"], sort=False):
-        cells = {r["family"]: _with_ci(r["accuracy"], r["95% CI"]) for _, r in part.iterrows()}
-        rows.append([judge_name(judge), PROTOCOLS.get(protocol, protocol), *(cells.get(f, "–") for f in families)])
-    return _markdown(["judge", "protocol", *families], rows)
+def accuracy_rows(table: pd.DataFrame) -> str:
+    """One row per judge, task type and protocol: raw and order-debiased accuracy with their 95% CIs and
+    invalid shares, and the paired difference debiased - raw (`–`: no debiased unit)."""
+    shown = format_table(table)
+    order = [(judge, _family_order(family), _protocol_order(protocol))
+             for judge, family, protocol in zip(shown["judge"], shown["family"], shown["protocol"])]
+    shown = shown.iloc[sorted(range(len(shown)), key=order.__getitem__)]
+    rows = [[judge_name(r["judge"]), r["family"], PROTOCOLS.get(r["protocol"], r["protocol"]),
+             _with_ci(r["accuracy"], r["95% CI"]), r["invalid_rate"],
+             _with_ci(r["debiased_accuracy"], r["debiased 95% CI"]) or "–", r["debiased_invalid_rate"] or "–",
+             _with_ci(r["difference"], r["difference 95% CI"]) or "–"] for _, r in shown.iterrows()]
+    return _markdown(["judge", "task type", "protocol", "raw accuracy", "invalid", "debiased accuracy", "invalid",
+                      "debiased − raw"], rows)
+
+
+def _family_order(family: str) -> int:
+    return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
 
 
 def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[str, ...] = ("consultancy", "direct")
                     ) -> str:
-    """Per judge and task type: `first` against each of `others` on the questions both played, with p."""
+    """Per judge and task type: `first` against each of `others` on the questions both played, with p, raw and
+    order-debiased."""
     header = ["judge", "task type"]
     for other in others:
-        header += [f"{PROTOCOLS[first]} / {PROTOCOLS.get(other, other)}", "p"]
+        header += [f"{PROTOCOLS[first]} / {PROTOCOLS.get(other, other)}, raw", "p", "debiased", "p"]
     shown = format_table(table)
     rows = []
     for (judge, family), part in shown.groupby(["judge", "family"], sort=True):
@@ -71,23 +82,28 @@ def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[st
         for other in others:
             pair = part[[{a, b} == {first, other} for a, b in zip(part["a"], part["b"])]]
             if pair.empty:
-                row += ["–", ""]
+                row += ["–", "", "–", ""]
                 continue
             r = pair.iloc[0]
-            mine, theirs = (r["accuracy_a"], r["accuracy_b"]) if r["a"] == first else (r["accuracy_b"], r["accuracy_a"])
-            row += [f"{mine} / {theirs} ({r['questions']} q)", r["p_value"]]
+            for prefix in ("", "debiased_"):
+                mine, theirs = r[f"{prefix}accuracy_a"], r[f"{prefix}accuracy_b"]
+                if r["a"] != first:
+                    mine, theirs = theirs, mine
+                row += [f"{mine} / {theirs} ({r[f'{prefix}questions']} q)" if mine else "–", r[f"{prefix}p_value"]]
         rows.append(row)
     return _markdown(header, rows)
 
 
 def split_grid(table: pd.DataFrame, right: str) -> str:
-    """Agent-split rows (`analysis.metrics.agent_split`): judge accuracy when the agent was right / wrong."""
+    """Agent-split rows (`analysis.metrics.agent_split`): judge accuracy when the agent was right / wrong; with
+    `choice_invalid_share` (open protocols), the share of questions where the agent gave no valid answer."""
     shown = format_table(table.sort_values(["judge", "protocol", "task"]))
     values = ("agent_correct", "win_rate", "accuracy_agent_right", "accuracy_agent_wrong")
+    extra = ["choice_invalid_share"] if "choice_invalid_share" in shown else []
     rows = [[judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]), r["task"],
-             *(_with_ci(r[v], r[f"{v}_ci"]) for v in values)] for _, r in shown.iterrows()]
+             *(_with_ci(r[v], r[f"{v}_ci"]) for v in values), *(r[v] for v in extra)] for _, r in shown.iterrows()]
     return _markdown(["judge", "protocol", "task", right, "judge sided with the agent", "accuracy, agent right",
-                      "accuracy, agent wrong"], rows)
+                      "accuracy, agent wrong", *(["agent gave no valid answer"] if extra else [])], rows)
 
 
 def position_grid(table: pd.DataFrame) -> str:
@@ -99,13 +115,25 @@ def position_grid(table: pd.DataFrame) -> str:
                       "same answer in both orders", "invalid verdicts"], rows)
 
 
+def calibration_grid(table: pd.DataFrame) -> str:
+    """Calibration on valid verdicts (`analysis.calibration`), the invalid share beside it."""
+    shown = _by_judge_and_protocol(format_table(table))
+    rows = [[judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]), f"{r['valid']} of {r['episodes']}",
+             r["invalid_rate"], r["brier"], r["ece"], r["mean_confidence"]] for _, r in shown.iterrows()]
+    return _markdown(["judge", "protocol", "valid verdicts", "invalid", "Brier (valid)", "ECE (valid)",
+                      "mean confidence (valid)"], rows)
+
+
 def readme_section(tables: dict[str, pd.DataFrame]) -> str:
     """The generated part of README "Results on a laptop", from `summarize`'s tables."""
     parts = [BEGIN,
-             "**Judge accuracy** (95% CI; QuALITY resampled by article; `–`: the protocol does not apply)\n",
-             accuracy_grid(tables["accuracy_by_family"]),
+             ("**Judge accuracy, raw and order-debiased** (95% CI; QuALITY resampled by article. Raw: each episode's "
+              "verdict, both answer orders counted; an invalid verdict counts as wrong. Debiased: the judge's "
+              "log-odds of the correct answer averaged over the two answer orders of each question (and consultant "
+              "side), invalid when either order's verdict is; debiased − raw paired per question)\n"),
+             accuracy_rows(tables["accuracy_by_family"]),
              ("\n**Debate against consultancy and against QA without article** (accuracy of each on the questions "
-             "both played; paired permutation test)\n"),
+             "both played, raw and order-debiased; paired permutation test)\n"),
              comparison_grid(tables.get("comparisons_by_family", tables.get("comparisons"))),
              ]
     if "consultancy" in tables:
@@ -114,7 +142,11 @@ def readme_section(tables: dict[str, pd.DataFrame]) -> str:
     if "open" in tables:
         parts += [("\n**Open protocols, derived from the assigned runs** (the agent's own answer: the self-judged QA "
                   "run)\n"), split_grid(tables["open"], "agent chose correct")]
-    parts += ["\n**Positional bias and invalid verdicts**\n", position_grid(tables["position"]), END]
+    parts += ["\n**Positional bias and invalid verdicts** (each episode's verdict in the order presented)\n",
+              position_grid(tables["position"]),
+              ("\n**Calibration on valid verdicts** (Brier score and 10-bin ECE over the verdicts that chose an "
+               "answer; the invalid share beside them)\n"),
+              calibration_grid(tables["calibration"]), END]
     return "\n".join(parts)
 
 

@@ -13,20 +13,25 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.calibration import calibration_table, reliability_table
+from analysis.debias import debiased_units, degraded_shares, raw_view
 from analysis.elo import ladder
 from analysis.metrics import accuracy_table, agent_split, compare, positional_bias
 from analysis.panels import panel_tables, plot_panel_size
 from analysis.plots import plot_accuracy, plot_accuracy_vs_elo, plot_calibration
 
 TITLES = {
-    "accuracy": "Judge accuracy (episodes paired per question; 95% CI clustered by question or article)",
-    "accuracy_by_family": "Judge accuracy by task type",
-    "comparisons": "Paired permutation tests between protocols on the same questions",
-    "comparisons_by_family": "Paired permutation tests between protocols, by task type",
+    "accuracy": ("Judge accuracy, raw (each episode's presented-order decision) and order-debiased (both answer "
+                 "orders averaged), the paired difference, invalid shares and degraded paths (episodes paired "
+                 "per question; 95% CI clustered by question or article)"),
+    "accuracy_by_family": "Judge accuracy by task type, raw and order-debiased",
+    "comparisons": "Paired permutation tests between protocols on the same questions, raw and order-debiased",
+    "comparisons_by_family": "Paired permutation tests between protocols, by task type, raw and order-debiased",
     "consultancy": "Consultancy: judge accuracy when the consultant argued the correct vs the incorrect answer",
-    "open": "Open protocols: agent chose correctly, judge sided with it (win_rate), accuracy by agent right/wrong",
-    "position": "Positional bias (mean chosen position, 1.5 = none) and order-swap consistency",
-    "calibration": "Calibration of the judge's probabilities",
+    "open": ("Open protocols: agent chose correctly, judge sided with it (win_rate), accuracy by agent "
+             "right/wrong, share of invalid agent choices"),
+    "position": ("Positional bias of the presented-order decisions (mean chosen position, 1.5 = none), "
+                 "order-swap consistency"),
+    "calibration": "Calibration of the judge's probabilities on valid verdicts, with the invalid rate",
     "elo": "Debater Elo from cross-play (scale 500, 95% bootstrap CI)",
     "panel": "Judge panels by size: accuracy, calibration and variance across sub-panels, per aggregation",
     "cascade": "Judge cascades: accuracy at each fraction deferred to the stronger judge (test split)",
@@ -41,24 +46,22 @@ def has_cross_play(results: pd.DataFrame) -> bool:
 def summarize(results: pd.DataFrame, n_boot: int = 2000, n_resamples: int = 10_000,
               seed: int = 0) -> dict[str, pd.DataFrame]:
     """The named tables of TITLES that apply to `results` (a frame from `load_runs`)."""
+    by = ("protocol", "task", "judge", "agents")
+    accuracy = accuracy_table(results, by=by, n_boot=n_boot, seed=seed, cluster="cluster", debiased=True)
+    shares = degraded_shares(results, by)
     tables = {
-        "accuracy": accuracy_table(results, by=("protocol", "task", "judge", "agents"), n_boot=n_boot, seed=seed,
-                                   cluster="cluster"),
+        "accuracy": accuracy.merge(shares, on=list(by), how="left") if shares.shape[1] > len(by) else accuracy,
         "accuracy_by_family": accuracy_table(results, by=("family", "protocol", "judge"), n_boot=n_boot,
-                                             seed=seed, cluster="cluster"),
+                                             seed=seed, cluster="cluster", debiased=True),
     }
-    protocols = sorted(results["protocol"].astype(str).unique())
-    comparisons = [compare(results, a, b, by=("task", "judge"), n_resamples=n_resamples, seed=seed)
-                   for a, b in itertools.combinations(protocols, 2)]
-    comparisons = [c for c in comparisons if not c.empty]
-    if comparisons:
-        tables["comparisons"] = pd.concat(comparisons, ignore_index=True)
+    raw, units = raw_view(results), debiased_units(results)
+    comparisons = comparison_table(raw, units, ("task", "judge"), n_resamples, seed)
+    if not comparisons.empty:
+        tables["comparisons"] = comparisons
     if results.groupby("family")["task"].nunique().gt(1).any():  # else the same as by task
-        by_family = [compare(results, a, b, by=("family", "judge"), n_resamples=n_resamples, seed=seed)
-                     for a, b in itertools.combinations(protocols, 2)]
-        by_family = [c for c in by_family if not c.empty]
-        if by_family:
-            tables["comparisons_by_family"] = pd.concat(by_family, ignore_index=True)
+        by_family = comparison_table(raw, units, ("family", "judge"), n_resamples, seed)
+        if not by_family.empty:
+            tables["comparisons_by_family"] = by_family
     if "consultant_correct" in results and results["consultant_correct"].notna().any():
         tables["consultancy"] = agent_split(results, "consultant_correct", by=("protocol", "task", "judge"),
                                             cluster="cluster", n_boot=n_boot, seed=seed)
@@ -73,13 +76,32 @@ def summarize(results: pd.DataFrame, n_boot: int = 2000, n_resamples: int = 10_0
     return tables
 
 
+def comparison_table(raw: pd.DataFrame, units: pd.DataFrame, by: tuple[str, ...], n_resamples: int = 10_000,
+                     seed: int = 0) -> pd.DataFrame:
+    """`compare` for every pair of protocols on the raw decisions, with the same test on the order-debiased
+    units beside it (`debiased_*` columns; empty where a protocol has no debiased unit)."""
+    protocols = sorted(raw["protocol"].astype(str).unique())
+    keys = [*by, "a", "b"]
+    parts = []
+    for a, b in itertools.combinations(protocols, 2):
+        first = compare(raw, a, b, by=by, n_resamples=n_resamples, seed=seed)
+        if first.empty:
+            continue
+        second = compare(units, a, b, by=by, n_resamples=n_resamples, seed=seed) if len(units) else first.iloc[:0]
+        second = second.rename(columns={c: f"debiased_{c}" for c in second if c not in keys})
+        parts.append(first.merge(second, on=keys, how="left"))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def open_protocol_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Open consultancy / open debate: live open runs, plus those derived from assigned runs.
 
     Derivation (`analysis.open_protocols.derive_open`) needs the agent's own answers: a direct-QA run
     on the same task whose judge is the agent model (QA with article on extractive tasks when present).
     Reported with `agent_split`: how often the agent chose correctly, how often the judge sided with it
-    (`win_rate`), and accuracy when the agent was right and wrong, with CIs.
+    (`win_rate`), and accuracy when the agent was right and wrong, with CIs, over the episodes whose agent made
+    a valid choice; `choice_invalid_share` (per question, then averaged) counts the others, which are never
+    split by a side the agent did not choose.
     """
     try:
         from analysis.open_protocols import derive_open
@@ -87,10 +109,15 @@ def open_protocol_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 
         return {}
     parts = []
     if "agent_correct" in results:
-        parts.append(results[results["protocol"].astype(str).str.startswith("open-")
-                             & results["agent_correct"].notna()])
+        live = results[results["protocol"].astype(str).str.startswith("open-") & results["agent_correct"].notna()]
+        valid = (live["agent_choice_valid"].fillna(True).astype(bool) if "agent_choice_valid" in live
+                 else pd.Series(True, live.index))
+        parts.append(live.assign(agent_choice_valid=valid,
+                                 agent_correct=live["agent_correct"].astype(object).where(valid, None)))
     for protocol, agent in (("consultancy", "consultant"), ("debate", "debater_a")):
         assigned = results[results["protocol"] == protocol]
+        if assigned.empty:
+            continue
         if protocol == "debate":
             assigned = assigned[assigned["debater_a"] == assigned["debater_b"]]  # one agent model, not cross-play
         for (task, model), rows in assigned.groupby(["task", agent], dropna=True):
@@ -102,8 +129,15 @@ def open_protocol_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else None
     if rows is None:
         return {}
-    return {"open": agent_split(rows, "agent_correct", by=("protocol", "task", "judge"), cluster="cluster",
-                                n_boot=n_boot, seed=seed)}
+    by = ["protocol", "task", "judge"]
+    split = agent_split(rows, "agent_correct", by=by, cluster="cluster", n_boot=n_boot, seed=seed)
+    invalid = (rows.assign(_invalid=~rows["agent_choice_valid"].astype(bool))
+               .groupby([*by, "question_id"], dropna=False)["_invalid"].mean()
+               .groupby(level=by, dropna=False).mean().rename("choice_invalid_share").reset_index())
+    if split.empty:
+        return {"open": invalid}
+    table = invalid.merge(split, on=by, how="left")
+    return {"open": table[[*split.columns, "choice_invalid_share"]]}
 
 
 def write_figures(results: pd.DataFrame, out: str | Path, tables: dict[str, pd.DataFrame] | None = None,
@@ -131,21 +165,32 @@ def write_figures(results: pd.DataFrame, out: str | Path, tables: dict[str, pd.D
     return figures
 
 
+def _interval(low: float, high: float, digits: int) -> str:
+    return "" if pd.isna(low) or pd.isna(high) else f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Readable copy: CI pairs as `[low, high]`, rates as 3 decimals (for printing and HTML)."""
+    """Readable copy: CI pairs as `[low, high]`, rates as 3 decimals, missing values empty (for printing and
+    HTML). `ci_low`/`ci_high` become `95% CI` after the table's value; `X_ci_low`/`X_ci_high` become
+    `X 95% CI` after `X` (or `X_accuracy`)."""
     shown = table.copy()
     if {"ci_low", "ci_high"} <= set(shown):
         value = "elo" if "elo" in shown else next((c for c in ("accuracy", "mean_position") if c in shown), None)
         digits = 0 if value == "elo" else 3
-        ci = [f"[{lo:.{digits}f}, {hi:.{digits}f}]" for lo, hi in zip(shown.pop("ci_low"), shown.pop("ci_high"))]
+        ci = [_interval(lo, hi, digits) for lo, hi in zip(shown.pop("ci_low"), shown.pop("ci_high"))]
         shown.insert(shown.columns.get_loc(value) + 1 if value else len(shown.columns), "95% CI", ci)
+    for low in [c for c in shown.columns if c.endswith("_ci_low") and f"{c.removesuffix('_low')}_high" in shown]:
+        prefix = low.removesuffix("_ci_low")
+        value = next((c for c in (prefix, f"{prefix}_accuracy") if c in shown), None)
+        ci = [_interval(lo, hi, 3) for lo, hi in zip(shown.pop(low), shown.pop(f"{prefix}_ci_high"))]
+        shown.insert(shown.columns.get_loc(value) + 1 if value else len(shown.columns), f"{prefix} 95% CI", ci)
     for column in shown.columns:
         values = shown[column]
         if values.map(lambda v: isinstance(v, tuple)).any():
             shown[column] = values.map(lambda v: f"[{v[0]:.3f}, {v[1]:.3f}]" if isinstance(v, tuple) else v)
         elif pd.api.types.is_float_dtype(values):
             digits = 0 if column.startswith("elo") or column == "correct_advantage" else (
-                4 if column == "p_value" else 3)
+                4 if column.endswith("p_value") else 3)
             shown[column] = values.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}")
     return shown
 

@@ -329,8 +329,9 @@ def analyze(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write figures (PNG + SVG).")] = True,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per confidence interval.", min=100)] = 2000,
 ) -> None:
-    """Print judge accuracy (95% CIs), protocol tests, consultancy split, position bias, calibration, Elo, judge
-    panels by size and judge cascades' accuracy-deferral curves."""
+    """Print judge accuracy, raw and order-debiased side by side with their paired difference (95% CIs), invalid
+    and degraded-path shares, protocol tests, consultancy split, position bias, calibration on valid verdicts, Elo,
+    judge panels by size and judge cascades' accuracy-deferral curves."""
     import pandas as pd
 
     from analysis.load import load_runs

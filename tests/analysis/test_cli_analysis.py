@@ -22,6 +22,16 @@ def test_analyze_prints_the_tables_and_writes_figures(scripted_runs, tmp_path):
     accuracy = pd.read_csv(tmp_path / "a" / "accuracy.csv")
     assert set(accuracy["protocol"]) == {"debate", "consultancy", "direct"}
     assert ((accuracy["ci_low"] <= accuracy["accuracy"]) & (accuracy["accuracy"] <= accuracy["ci_high"])).all()
+    # raw and order-debiased side by side, the paired difference, and the degraded paths the runs record
+    for column in ("debiased_accuracy", "debiased_ci_low", "debiased_invalid_rate", "difference",
+                   "difference_ci_high", "structured_share", "invalid_turn_share"):
+        assert column in accuracy, column
+    debiased = accuracy.dropna(subset=["debiased_accuracy"])
+    assert ((debiased["debiased_ci_low"] <= debiased["debiased_accuracy"])
+            & (debiased["debiased_accuracy"] <= debiased["debiased_ci_high"])).all()
+    calibration = pd.read_csv(tmp_path / "a" / "calibration.csv")
+    assert {"valid", "invalid_rate", "brier", "ece"} <= set(calibration)
+    assert (calibration["valid"] <= calibration["episodes"]).all()
 
 
 def test_view_writes_the_report_inside_the_run_by_default(scripted_runs):

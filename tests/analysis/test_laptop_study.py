@@ -63,16 +63,25 @@ def test_the_readme_section_reports_every_table_of_the_design(scripted_study):
     tables = study_tables(scripted_study, n_boot=200)
     section = readme_section(tables)
     assert section.startswith(BEGIN) and section.endswith(END)
-    for title in ("Judge accuracy", "Debate against consultancy", "Consultancy by assignment",
-                  "Open protocols, derived", "Positional bias"):
+    for title in ("Judge accuracy, raw and order-debiased", "Debate against consultancy", "Consultancy by assignment",
+                  "Open protocols, derived", "Positional bias", "Calibration on valid verdicts"):
         assert title in section
     accuracy = section.split("**Debate against")[0]
-    # both judges x the four protocols; QA with article only on the extractive task
-    assert accuracy.count("| first | ") == 4 and accuracy.count("| echo | ") == 4
-    assert re.search(r"\| first \| QA with article \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \| – \| – \|", accuracy)
+    # both judges x (4 protocols on the extractive task, 3 on closed, 3 on code); QA with article only on extractive
+    assert accuracy.count("| first | ") == 10 and accuracy.count("| echo | ") == 10
+    assert accuracy.count("QA with article") == 2
+    number = r"-?[0-9.]+ \[-?[0-9.]+, -?[0-9.]+\]"
+    assert re.search(rf"\| first \| extractive \| QA with article \| {number} \| [0-9.]+ \| {number} \| [0-9.]+ \| "
+                     rf"{number} \|", accuracy)
     by_family = tables["accuracy_by_family"]
     row = by_family[(by_family["family"] == "closed") & (by_family["protocol"] == "debate")
                     & (by_family["judge"] == "scripted:first")].iloc[0]
-    assert "| first | debate | " in accuracy and f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" in accuracy
+    assert (f"| first | closed | debate | {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] | "
+            f"{row['invalid_rate']:.3f} | {row['debiased_accuracy']:.3f} [{row['debiased_ci_low']:.3f}, "
+            f"{row['debiased_ci_high']:.3f}] |") in accuracy
+    # `scripted:first` puts 0.9 on answer label 1 whatever it reads: averaged over the two orders it has no
+    # preference left, so every debiased decision is a tie (invalid), while its raw accuracy is 0.5.
+    first = by_family[by_family["judge"] == "scripted:first"]
+    assert (first["accuracy"] == 0.5).all() and (first["debiased_invalid_rate"] == 1.0).all()
     comparisons = tables["comparisons_by_family"]
     assert {"closed", "code", "extractive"} <= set(comparisons["family"])

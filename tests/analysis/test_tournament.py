@@ -33,7 +33,8 @@ class Arguer(Backend):
 
 
 class StrengthJudge(Backend):
-    """Always sides with the stronger argument, P = 0.9 (Alice argues answer 1, Bob answer 2)."""
+    """Always sides with the stronger argument, P = 0.9, on whichever answer label the prompt gives Alice (the
+    judge is asked with the labels in both orders)."""
 
     name = "strength-judge"
 
@@ -50,7 +51,9 @@ class StrengthJudge(Backend):
             alice, bob = (int(re.search(rf"{name}: strength (\d+)", text).group(1)) for name in ("Alice", "Bob"))
             p = 0.5 if alice == bob else (0.9 if alice > bob else 0.1)
             p = p + 0.01 if p == 0.5 else p  # break ties toward Alice, never invalid
-            replies.append(Reply(option_probs=(p, 1 - p), option_mass=1.0))
+            alice_label = int(re.search(r"Alice argues for Answer (\d)", text).group(1))
+            p1 = p if alice_label == 1 else 1 - p
+            replies.append(Reply(option_probs=(p1, 1 - p1), option_mass=1.0))
         return replies
 
 
