@@ -3,6 +3,9 @@
 Every rule gives each episode a *deferral score* (higher: defer sooner) computed from the cheap
 judge's results row and the saved transcript, and defers the episodes whose score is above a
 threshold. An episode whose cheap decision is invalid is always deferred (there is no verdict to keep).
+An order-debiased decision (the default) is read as the episode's: its averaged probabilities, and its label
+mass, the mean of the two orders'. So a judge that only prefers a label position ties on every episode: its
+decisions are invalid and all deferred.
 
 - `confidence`: score = 1 - max(P(answer 1), P(answer 2)), i.e. defer when the judge's confidence is
   below `threshold` (Jitkrittum et al. 2023, "When does confidence-based cascade deferral suffice?",

@@ -7,9 +7,11 @@ protocol's own code, with everything before the final decision answered from the
 - agent turns (`Protocol.speak`) are the saved turns, as they were (best-of-N choices and retries
   included: no candidate is re-scored, no turn regenerated);
 - other requests before the decision come from the transcript too: the consultancy judge's
-  questions (the saved judge turns) and an open protocol's agent choice (`agent_probs`);
-- only the requests of the final decision (`Protocol.decide`: the label probabilities, and the
-  judge's reasoning first when `judge_cot` is on) go to the new judge, batched over all episodes.
+  questions (the saved judge turns) and an open protocol's agent choice (`agent_probs`, and whether
+  it was valid: an invalid choice replays to the same seeded side);
+- only the requests of the final decision (`Protocol.decide`: the label probabilities in both label
+  orders when the run is order-debiased, and the judge's reasoning first when `judge_cot` is on) go
+  to the new judge, batched over all episodes.
 
 So the new judge sees exactly the prompt the protocol builds, from the same arguments. Results land
 beside the original as a judged set, `RUN/judged/<judge-slug>/` (config.yaml, transcripts.jsonl,
@@ -83,24 +85,30 @@ def replay(protocol_cls: type, config: RunConfig, variant: str, saved: Transcrip
                         "does not match its config.yaml")
     inner = episodes[variant]
     judge_turns = deque(t for t in saved.turns if t.role == "judge" and t.meta.get("kind") != "reasoning")
-    agent_probs = saved.meta.get("agent_probs")
     replies = None
     while True:
         try:
             step = next(inner) if replies is None else inner.send(replies)
         except StopIteration as stop:
-            return stop.value
+            transcript = stop.value
+            if transcript.meta.get("agent_choice") != saved.meta.get("agent_choice"):
+                raise DataError(f"the agent's choice in {saved.question.id} does not replay to the saved one "
+                                f"({saved.meta.get('agent_choice')}); the transcript does not match its config.yaml")
+            return transcript
         if replayed.deciding:
             replies = yield step
         else:
-            replies = [_saved_reply(request, judge_turns, agent_probs) for request in step]
+            replies = [_saved_reply(request, judge_turns, saved.meta) for request in step]
 
 
-def _saved_reply(request: Request, judge_turns: deque[Turn], agent_probs: Any) -> Reply:
+def _saved_reply(request: Request, judge_turns: deque[Turn], meta: dict[str, Any]) -> Reply:
     if request.kind == "generate" and request.role == "judge" and judge_turns:
         return Reply(text=judge_turns.popleft().raw)
-    if request.kind == "choice" and request.role != "judge" and agent_probs:
-        return Reply(option_probs=tuple(agent_probs), option_mass=1.0)
+    if request.kind == "choice" and request.role != "judge" and meta.get("agent_probs"):
+        # An invalid choice is marked so again (its probabilities may still have an argmax), so the protocol
+        # draws the same seeded side instead of reading one from them.
+        valid = meta.get("agent_choice_valid", True)
+        return Reply(option_probs=tuple(meta["agent_probs"]), option_mass=1.0, top_is_option=None if valid else False)
     raise DataError(f"cannot replay a {request.kind} request of {request.role} from the saved transcript; "
                     "re-judging needs the transcript this protocol wrote")
 
@@ -142,6 +150,9 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
         raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); pass a folder `oversight run` wrote")
     saved_config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
     values = {k: v for k, v in saved_config.items() if k in RunConfig.model_fields}
+    # A run saved before order-debiased judging has no `debias` key: it was judged in one label order, and so
+    # is its re-judging (its judged sets then resume as they were).
+    values.setdefault("debias", False)
     original = make_config(**values)
     config = original.model_copy(update={"judge": judge, "backend": backend or original.backend})
     spec = parse_model_spec(judge, config.backend)

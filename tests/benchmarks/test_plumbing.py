@@ -43,21 +43,25 @@ def test_cost_counts_calls_requests_and_tokens_of_a_debate():
     seen = Seen()
     models: dict[str, Backend] = {"judge": seen, "debater": seen}
     counts = count_protocol("debate", models, make_questions(4), ProtocolOptions(rounds=2))
-    # Per round one batched call for both debaters of all questions, then one judge call.
-    assert (counts.calls, counts.requests) == (3, 4 * (2 * 2 + 1))
+    # Per round one batched call for both debaters of all questions, then one judge call asking each decision
+    # in both label orders.
+    assert (counts.calls, counts.requests) == (3, 4 * (2 * 2 + 2))
     assert counts.prompt_tokens == sum(words(r) for r in seen.requests)
     agent_words = sum(len(reply.text.split()) for reply in ScriptedBackend("echo").generate(
         [r for r in seen.requests if r.kind == "generate"]))
-    assert counts.completion_tokens == agent_words + 4  # one token per judge decision
+    assert counts.completion_tokens == agent_words + 2 * 4  # one token per judge request, two per decision
+    one_order = count_protocol("debate", {"judge": seen, "debater": seen}, make_questions(4),
+                               ProtocolOptions(rounds=2, debias=False))
+    assert (one_order.calls, one_order.requests) == (3, 4 * (2 * 2 + 1))
 
 
 def test_cost_counts_both_consultancy_episodes_per_question():
     models: dict[str, Backend] = {"judge": ScriptedBackend("first"), "consultant": ScriptedBackend("echo")}
     direct = count_protocol("direct", models, make_questions(3), ProtocolOptions())
     consultancy = count_protocol("consultancy", models, make_questions(3), ProtocolOptions(rounds=1))
-    assert (direct.calls, direct.requests, direct.completion_tokens) == (1, 3, 3)
-    # Two assignments per question, each one consultant turn and one judge decision.
-    assert consultancy.requests == 3 * 2 * 2
+    assert (direct.calls, direct.requests, direct.completion_tokens) == (1, 3 * 2, 3 * 2)  # both label orders
+    # Two assignments per question, each one consultant turn and one judge decision (two label orders).
+    assert consultancy.requests == 3 * 2 * (1 + 2)
 
 
 class FakeLLM:
@@ -105,7 +109,7 @@ def test_replay_sends_exactly_the_harness_batches_in_order():
     Engine({"judge": judge, "debater": agents}).run((q.id, Debate(rounds=2).run(q)) for q in make_questions(3))
     harness = [(llm_tap.llm, prompts, params) for llm_tap, prompts, params in log]
     assert [params for _, _, params in harness] == ["generate", "generate", "choice"]
-    assert agent_tap.stats.requests == 12 and judge_tap.stats.requests == 3
+    assert agent_tap.stats.requests == 12 and judge_tap.stats.requests == 3 * 2  # both label orders
     assert agent_tap.stats.prefill_tokens == agent_tap.stats.prompt_tokens - 12  # one cached token each
 
     judge_llm.sent.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -36,6 +37,20 @@ class Tied(Counting):
         return [Reply(option_probs=(0.5, 0.5), option_mass=1.0) for _ in requests]
 
 
+class Salted(Counting):
+    """Like `scripted:echo` (probabilities a stable function of the prompt), with other numbers: a judge that
+    reads the content, so its order-debiased decisions are valid and differ from the echo judge's."""
+
+    def choice(self, requests):
+        self.requests += len(requests)
+        replies = []
+        for r in requests:
+            digest = hashlib.sha256(("salt" + "".join(m.content for m in r.messages)).encode()).digest()
+            p = 0.05 + 0.9 * int.from_bytes(digest[:8], "big") / 2**64
+            replies.append(Reply(option_probs=(p, 1 - p), option_mass=1.0))
+        return replies
+
+
 @pytest.fixture
 def saved(tmp_path):
     """A finished scripted debate run: 24 questions in both orders (48 episodes)."""
@@ -43,6 +58,12 @@ def saved(tmp_path):
                          judge=CHEAP, debater="scripted:echo", out=str(tmp_path))
     echo = ScriptedBackend("echo")
     return run_experiment(config, models={"judge": echo, "debater": echo}).path
+
+
+def kept_invalid(results):
+    """Whether an invalid decision was kept although a later judge could have decided it."""
+    last = results["stage"].max()
+    return bool((results["invalid"].astype(bool) & (results["stage"] < last)).any())
 
 
 def cascade(run, rule, judges=(CHEAP, STRONG), backends=None, **options):
@@ -58,13 +79,19 @@ def test_confidence_rule_defers_exactly_the_unconfident_episodes(saved):
     results = report.results.set_index("episode")
     assert 0 < len(expected) < len(first)
     assert set(results.index[results["stage"] == 1]) == expected
-    assert backends[STRONG].requests == len(expected)  # the strong judge saw the deferred episodes only
-    assert backends[CHEAP].requests == len(first)
+    # Every decision asks both label orders: two requests an episode. The strong judge saw the deferred only.
+    assert backends[STRONG].requests == 2 * len(expected)
+    assert backends[CHEAP].requests == 2 * len(first)
+    assert first["debiased"].all() and first["p_correct_swapped"].notna().all()
     assert report.summary["stages"][1] == {"judge": STRONG, "episodes": len(expected), "judged_now": len(expected),
                                            "prompt_tokens": int(report.stages[1]["judge_prompt_tokens"].sum())}
-    # Deferred episodes carry the strong judge's decision, the others the cheap judge's.
+    # Deferred episodes carry the strong judge's decision, the others the cheap judge's. The strong judge
+    # prefers the first label whatever it reads: in the presented order it picks answer 1, and debiased its
+    # two orders cancel to an exact tie (invalid).
     deferred = results[results["stage"] == 1]
-    assert (deferred["judge"] == STRONG).all() and (deferred["verdict"] == 0).all()
+    assert (deferred["judge"] == STRONG).all() and (deferred["verdict_raw"] == 0).all()
+    assert deferred["invalid"].all() and deferred["verdict"].isna().all()
+    assert not kept_invalid(results)
     kept = results[results["stage"] == 0]
     assert (kept["p_correct"] == kept["p_correct_0"]).all() and kept["p_correct_1"].isna().all()
     assert report.summary["accuracy"] == pytest.approx(results["correct"].mean())
@@ -84,13 +111,29 @@ def test_a_rerun_makes_no_judge_call(saved):
 def test_invalid_cheap_decisions_are_always_deferred(saved):
     backends = {CHEAP: Tied("echo"), STRONG: Counting("first")}
     report, _ = cascade(saved, DeferralRule("confidence", threshold=0.01), backends=backends)
-    assert (report.results["stage"] == 1).all() and backends[STRONG].requests == len(report.results)
+    assert report.stages[0]["invalid"].all()
+    assert (report.results["stage"] == 1).all() and backends[STRONG].requests == 2 * len(report.results)
+
+
+def test_a_position_judge_is_invalid_when_debiased_and_always_deferred(saved):
+    """Under order-debiased judging a judge that only prefers a label position ties on every episode: even a
+    rule that defers nothing by its score hands all of them to the next judge."""
+    backends = {STRONG: Counting("first"), CHEAP: Counting("echo")}
+    report, _ = cascade(saved, DeferralRule("confidence", threshold=0.0), judges=(STRONG, CHEAP),
+                        backends=backends)
+    first = report.stages[0]
+    assert first["invalid"].all() and (first["verdict_raw"] == 0).all()
+    assert report.features["invalid"].all() and np.allclose(report.features["p_max"], 0.5)
+    assert (report.results["stage"] == 1).all() and backends[CHEAP].requests == 2 * len(report.results)
+    assert report.summary["decided_by"] == {STRONG: 0, CHEAP: len(report.results)}
 
 
 def test_a_third_judge_sees_only_what_the_second_deferred(saved):
     report, backends = cascade(saved, DeferralRule("entropy", threshold=0.0), judges=(CHEAP, STRONG, THIRD))
-    # scripted:first is always 0.9 sure (entropy 0.325 nats > 0): everything it saw goes on.
-    assert backends[THIRD].requests == backends[STRONG].requests == len(report.stages[1])
+    # scripted:first prefers a position only: debiased, its decisions are ties (invalid), so everything it saw
+    # goes on (two requests per episode: both label orders).
+    assert report.stages[1]["invalid"].all()
+    assert backends[THIRD].requests == backends[STRONG].requests == 2 * len(report.stages[1])
     assert (report.results.loc[report.results["stage"] > 0, "stage"] == 2).all()
 
 
@@ -145,11 +188,14 @@ def test_learned_rule_ignores_test_labels(saved, tmp_path):
 
 
 def test_gain_target_judges_the_calibration_split_with_the_next_judge(saved):
-    report, backends = cascade(saved, DeferralRule("learned", budget=0.2, target="gain"), calibration=0.5)
+    # The gain target needs a next judge that is sometimes right: a position judge never is when debiased.
+    backends = {CHEAP: Counting("echo"), STRONG: Salted("echo")}
+    report, _ = cascade(saved, DeferralRule("learned", budget=0.2, target="gain"), calibration=0.5,
+                        backends=backends)
     results = report.results
     calibration = set(results.loc[results["split"] == "calibration", "episode"])
     deferred = set(results.loc[results["stage"] == 1, "episode"])
-    assert backends[STRONG].requests == len(calibration | deferred)
+    assert backends[STRONG].requests == 2 * len(calibration | deferred)  # both label orders of each
 
 
 def test_rule_settings_are_checked():

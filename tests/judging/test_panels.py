@@ -86,9 +86,10 @@ def panel_run(tmp_path, judges, models, **extra):
 
 def test_panel_members_each_decide_and_are_batched_per_model(tmp_path):
     first, second, echo = ScriptedBackend("first"), ScriptedBackend("second"), ScriptedBackend("echo")
+    # The members' per-position votes are the point: one label order, else the position judges tie.
     _, report = panel_run(tmp_path, ["scripted:first", "scripted:second", "scripted:echo"],
                           {"judge": first, "judge_2": second, "judge_3": echo, "debater": echo},
-                          panel_aggregate="majority")
+                          panel_aggregate="majority", debias=False)
     # One choice call per member model covering all 8 episodes (the echo model also argues: its
     # generate calls are separate).
     assert [c.size for c in first.calls] == [8] and [c.size for c in second.calls] == [8]
@@ -106,15 +107,38 @@ def test_panel_members_each_decide_and_are_batched_per_model(tmp_path):
     assert all(len(t.decision.members) == 3 for t in saved)
 
 
+def test_debiased_panel_members_decide_both_orders_in_one_call_per_model(tmp_path):
+    first, second, echo = ScriptedBackend("first"), ScriptedBackend("second"), ScriptedBackend("echo")
+    _, report = panel_run(tmp_path, ["scripted:first", "scripted:second", "scripted:echo"],
+                          {"judge": first, "judge_2": second, "judge_3": echo, "debater": echo})
+    # Both label orders of all 8 episodes in one choice call per member model.
+    assert [c.size for c in first.calls] == [16] and [c.size for c in second.calls] == [16]
+    assert [c.size for c in echo.calls if c.kind == "choice"] == [16]
+    saved = [Transcript.from_dict(r["transcript"]) for r in RunStore(report.path).records()]
+    for t in saved:
+        by_position, by_other_position, by_content = t.decision.members
+        assert by_position.orders[0].probs == pytest.approx((0.9, 0.1))  # presented: label 1 is answer 1
+        assert by_position.orders[1].probs == pytest.approx((0.1, 0.9))  # swapped: label 1 is answer 2
+        assert by_position.invalid and by_other_position.invalid and not by_content.invalid
+    assert report.results["debiased"].all()
+
+
 def test_one_model_sampled_with_several_seeds_is_one_batched_call(tmp_path):
     echo = ScriptedBackend("echo")
     _, report = panel_run(tmp_path, ["scripted:echo?seed=1", "scripted:echo?seed=2"],
                           {"judge": echo, "judge_2": echo, "debater": echo}, judge_cot=True, judge_temperature=0.7)
     generate = [c for c in echo.calls if c.kind == "generate" and "judge" in c.roles]
-    assert [c.roles.count("judge") + c.roles.count("judge_2") for c in generate] == [16]
+    # 8 episodes x 2 members x 2 label orders (order-debiased), all reasoning in one call, then one choice call.
+    assert [c.roles.count("judge") + c.roles.count("judge_2") for c in generate] == [32]
+    choice = [c for c in echo.calls if c.kind == "choice"]
+    assert [c.roles.count("judge") + c.roles.count("judge_2") for c in choice] == [32]
     saved = [Transcript.from_dict(r["transcript"]) for r in RunStore(report.path).records()]
-    reasoning = [[t.raw for t in s.turns if t.meta.get("kind") == "reasoning"] for s in saved]
-    assert all(len(r) == 2 and r[0] != r[1] for r in reasoning)  # different seeds, different samples
+    for s in saved:
+        reasoning = {(t.meta["member"], t.meta.get("labels", "presented")): t.raw
+                     for t in s.turns if t.meta.get("kind") == "reasoning"}
+        assert len(reasoning) == 4  # each member reasons once per label order
+        for labels in ("presented", "swapped"):  # different seeds, different samples
+            assert reasoning[(0, labels)] != reasoning[(1, labels)]
     assert all(s.decision.members[0].probs != s.decision.members[1].probs for s in saved)
 
 

@@ -114,16 +114,16 @@ def answered(server: FaultServer) -> set[str]:
 
 
 def test_a_run_stopped_by_a_dead_server_resumes_with_nothing_recomputed(tmp_path):
-    dying = FaultServer(die_after=4)  # 6 debater turns, then 3 judge decisions: it dies mid-round
+    dying = FaultServer(die_after=4)  # 6 debater turns, then 3 judge decisions (2 label orders): it dies mid-round
     with dying, pytest.raises(BackendError, match=r"connection failed.*rerun the same command"):
         run_experiment(openai_config(tmp_path / "run", dying))
     with FaultServer() as healthy:  # a new server, on another port: the cache does not care
         report = run_experiment(openai_config(tmp_path / "run", healthy))
         assert not answered(dying) & answered(healthy)  # nothing answered before was asked again
-        assert len(healthy.requests) == 6 + 3 - 4
+        assert len(healthy.requests) == 6 + 3 * 2 - 4
         with FaultServer() as reference_server:
             reference = run_experiment(openai_config(tmp_path / "reference", reference_server))
         again = run_experiment(openai_config(tmp_path / "run", healthy))  # the same command twice
-        assert len(healthy.requests) == 5 and again.episodes_run == 0
+        assert len(healthy.requests) == 6 + 3 * 2 - 4 and again.episodes_run == 0
     assert transcripts(report.path) == transcripts(reference.path)
     assert not results(report.path)["invalid"].any()

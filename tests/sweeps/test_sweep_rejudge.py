@@ -35,8 +35,8 @@ def test_every_cell_is_judged_again_without_calling_an_agent(write_sweep):
         folder = sweep.path / cell.id
         judged = RunStore(folder / JUDGED / "scripted-second").done_keys()
         assert judged == RunStore(folder).done_keys() and judged
-    # one batched decision call per cell from the second judge, over all its episodes
-    assert [c.size for c in second.calls] == [len(RunStore(sweep.path / c.id).done_keys()) for c in sweep.cells]
+    # one batched decision call per cell from the second judge, over both label orders of all its episodes
+    assert [c.size for c in second.calls] == [2 * len(RunStore(sweep.path / c.id).done_keys()) for c in sweep.cells]
     merged = pd.read_parquet(sweep.path / "results.parquet")
     assert set(merged["judge"]) == {"scripted:first", "scripted:second"}
     assert merged.groupby("judge").size().nunique() == 1  # the second judge saw exactly the same episodes

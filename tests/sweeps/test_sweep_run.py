@@ -32,9 +32,10 @@ def test_cells_share_each_model_and_its_batched_calls(write_sweep):
     judge: ScriptedBackend = pool.loaded[JUDGE]
     agent: ScriptedBackend = pool.loaded[AGENT]
     # 2 questions x 2 seeds of debate: every debater turn of every cell in ONE generate call; the judges of
-    # the direct cells (first step) and of the debate cells (after the round) in two choice calls.
+    # the direct cells (first step) and of the debate cells (after the round) in two choice calls, each with
+    # both label orders of its 4 episodes.
     assert [c.kind for c in agent.calls] == ["generate"] and agent.calls[0].size == 8
-    assert [c.size for c in judge.calls] == [4, 4]
+    assert [c.size for c in judge.calls] == [8, 8]
     results = pd.read_parquet(sweep.path / "results.parquet")
     assert len(results) == 8 and results["cell"].nunique() == 4
 
@@ -122,7 +123,8 @@ def test_cli_plan_run_status_and_overrides(write_sweep, tmp_path):
     path = write_sweep({"product": {"protocol": ["direct", "debate"], "seed": [0, 1]}})
     plan = oversight("sweep", str(path), "--dry-run", "--limit", "3")
     assert plan.returncode == 0, plan.stderr
-    assert "4 cells, 4 with work left" in plan.stdout and "judge 12" in plan.stdout and "debater 12" in plan.stdout
+    # 12 episodes (3 questions x 4 cells): two judge requests each (both label orders), 12 debater turns.
+    assert "4 cells, 4 with work left" in plan.stdout and "judge 24" in plan.stdout and "debater 12" in plan.stdout
     assert not (tmp_path / "runs").exists()
     ran = oversight("sweep", str(path), "--limit", "3")
     assert ran.returncode == 0, ran.stderr
