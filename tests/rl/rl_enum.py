@@ -1,4 +1,4 @@
-"""Exact-enumeration helpers for the loss-core tests (loss-core.md §9 "General pattern").
+"""Exact-enumeration helpers for the loss tests: every sequence of a tiny policy is listed, so expectations are sums.
 
 The expected gradient of an estimator is Σ_y p(y).detach()·∇loss(y): the weight is detached, otherwise the
 sampling distribution itself would be differentiated.

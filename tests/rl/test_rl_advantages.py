@@ -1,4 +1,5 @@
-"""Advantages: GRPO/RLOO identities, pass@k and PKPO by exact enumeration, AsymRE (loss-core.md §1, §5, §7)."""
+"""Advantages: GRPO (arXiv 2402.03300) / RLOO (arXiv 2402.14740) identities, pass@k (arXiv 2503.19595) and PKPO
+(arXiv 2505.15201) by exact enumeration, AsymRE (arXiv 2506.20520)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_advantages_are_detached_and_groups_checked() -> None:
         grpo_advantages(t([[1.0, 0.0]]), scale="std")
 
 
-# loss-core.md §5: arms r = [1, 0, 0], logits [−.4, .3, .1], k = 3.
+# A three-armed bandit: arms r = [1, 0, 0], logits [−.4, .3, .1], k = 3.
 PASSK_R = [1.0, 0.0, 0.0]
 PASSK_EXACT = t([0.311874, -0.171479, -0.140395])
 
@@ -100,7 +101,7 @@ def test_pkpo_misuse() -> None:
         pkpo_advantages(t([[0.5, 0.0]]), k=1)
 
 
-# loss-core.md §1: r = [1, .5, 0], μ = [.2, .3, .5], V^μ = .35.
+# AsymRE: r = [1, .5, 0], μ = [.2, .3, .5], V^μ = .35.
 R, MU = t([1.0, 0.5, 0.0]), t([0.2, 0.3, 0.5])
 
 

@@ -1,4 +1,5 @@
-"""aggregate(): the loss-core.md §7 coefficient table, padding invariance, global normalisation, errors."""
+"""aggregate(): the per-token coefficients of GRPO, DAPO (arXiv 2503.14476) and Dr. GRPO (arXiv 2503.20783),
+padding invariance, global normalisation, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from torch.testing import assert_close
 from oversight.errors import ConfigError
 from oversight.rl import AGG_MODES, aggregate, reinforce_loss
 
-# loss-core.md §7 vector: G = 2, |o| = (1, 3), A = (+1, −1), L_max = 4, ratio = 1.
+# A worked example: G = 2, |o| = (1, 3), A = (+1, −1), L_max = 4, ratio = 1.
 MASK = t([[1, 0, 0, 0], [1, 1, 1, 0]])
 ADV = t([1.0, -1.0])
 EXPECTED = {  # coefficient c in loss = −Σ c·logp: (seq 1, each token of seq 2)

@@ -1,4 +1,5 @@
-"""KL estimators and losses against exact enumeration (loss-core.md §2; loss_vectors.py §A, §B)."""
+"""KL estimators and losses against exact enumeration (Schulman 2020, "Approximating KL divergence"; Tang & Munos,
+arXiv 2506.09477, on which gradient each estimator gives)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def test_estimator_values(estimator: str, want: float) -> None:
     assert_close((probs * vals).sum(), t(want), **SIX)
 
 
-# §B: length-2 sequences over vocab 3; a, B for π; ar, Br for π_ref (loss_vectors.py §B).
+# Length-2 sequences over vocab 3; a, B for π; ar, Br for π_ref: small enough to enumerate every sequence.
 A0 = [0.3, -0.2, 0.5]
 B0 = [[0.1, 0.7, -0.4], [-0.5, 0.2, 0.9], [0.0, -0.8, 0.4]]
 AR, BR = t([0.0, 0.1, -0.1]), t([[0.3, 0.0, 0.2], [0.1, -0.3, 0.4], [-0.2, 0.5, 0.0]])

@@ -1,4 +1,5 @@
-"""AGRO, SPO, JEPO and soft-label DPO + SFT (loss-core.md §3, §4, §6, §8; loss_vectors.py §D, §F, §G)."""
+"""AGRO (arXiv 2503.19612), SPO (arXiv 2503.05453), JEPO (arXiv 2503.19618) and soft-label DPO + SFT (Arnesen et
+al. 2024, arXiv 2409.16636), against values computed by hand or by exact enumeration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""reinforce_loss / ppo_clip_loss: ratio-1 equivalence, the loss-core.md §9 recipe-2 clipping cases, errors."""
+"""reinforce_loss / ppo_clip_loss: ratio-1 equivalence, the PPO clipping cases (Schulman et al. 2017, arXiv
+1707.06347, eq. 7) worked by hand, errors."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _grad_coef(ratio: float, adv: float, **kw: float) -> float:
     ],
 )
 def test_clip_cases(ratio: float, adv: float, kw: dict, want: float) -> None:
-    # loss-core.md §9 recipe 2 gives the magnitudes (0, 1.3, 0, 0.7, 0); here the sign is that of d loss/d logp.
+    # By hand the clipped gradients have magnitudes (0, 1.3, 0, 0.7, 0); here the sign is that of d loss/d logp.
     assert _grad_coef(ratio, adv, **kw) == pytest.approx(want, abs=1e-12)
 
 
