@@ -16,7 +16,9 @@ vllm`), as in the offline backend. On CPU the same defaults as the offline backe
 `max_model_len` at most 4096, `VLLM_CPU_KVCACHE_SPACE=2` GiB, whole-prompt prefill unless set. The server's output goes to
 a log file (`log_path`, else a temporary file); a server that exits or is not healthy within
 `startup_timeout` seconds raises BackendError with the log's last lines. Startup of SmolLM2-135M on
-a 2-core CPU takes about 35 s.
+a 2-core CPU takes about 35 s. On Linux the server and its engine processes die with this process,
+even when it is killed by `kill -9` or the OOM killer: SIGTERM on its death, then SIGKILL from the
+watchdog of `oversight.models.lifetime`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from oversight.errors import BackendError, ConfigError
-from oversight.models import embedded
+from oversight.models import embedded, lifetime
 from oversight.models.openai import OpenAIBackend
 
 CPU_MAX_MODEL_LEN = 4096
@@ -67,7 +69,8 @@ def _native_max_len(path: str) -> int | None:
 def _parent_death_signal() -> Any:
     """A pre-exec hook that, on Linux, has the child get SIGTERM when this process dies, even by kill -9
     (which skips atexit), so a killed run leaves no server behind. libc is loaded here, in the parent:
-    the hook itself only makes one system call, which is safe between fork and exec."""
+    the hook itself only makes system calls, which are safe between fork and exec. A parent that died
+    before the signal was armed would never send it: the child then ends itself at once."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -76,7 +79,14 @@ def _parent_death_signal() -> Any:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 class ManagedServer:
@@ -131,6 +141,7 @@ class ManagedServer:
                 self.command += [f"--{flag}", str(value)]
         self.command += list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
+        self._lease = lifetime.Lease(None)
         self.startup_seconds: float | None = None
 
     @property
@@ -144,11 +155,19 @@ class ManagedServer:
             raise ConfigError(f"vllm serve: model {self.model!r} is neither a local folder, a hub id (org/name) "
                               f"nor an embedded model ({', '.join(embedded.EMBEDDED)})")
         started = time.perf_counter()
-        with open(self.log_path, "wb") as log:
-            # A session of its own: stop() ends the server and the engine processes it spawns together.
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                            start_new_session=True,
-                                            preexec_fn=_parent_death_signal())  # noqa: PLW1509 - one syscall
+        # Marked as this process's: if it dies, the watchdog kills the server and its engine processes
+        # (SIGTERM on the parent's death alone can leave an engine behind a server that hangs in shutdown).
+        self._lease = lifetime.guard()
+        try:
+            with open(self.log_path, "wb") as log:
+                # A session of its own: stop() ends the server and the engine processes it spawns together.
+                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                                env={**self.env, **self._lease.env(self.env)},
+                                                start_new_session=True,
+                                                preexec_fn=_parent_death_signal())  # noqa: PLW1509 - syscalls
+        except BaseException:
+            self._lease.release()
+            raise
         atexit.register(self.stop)
         try:
             self._wait_healthy()
@@ -191,6 +210,13 @@ class ManagedServer:
         if process is None:
             return
         atexit.unregister(self.stop)
+        try:
+            self._stop(process, grace)
+        finally:
+            self._lease.release()
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
         if process.poll() is not None:
             try:  # the server is gone; engine processes it left in its group go too
                 os.killpg(process.pid, signal.SIGKILL)

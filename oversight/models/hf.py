@@ -62,7 +62,6 @@ class _LogprobRecorder(LogitsProcessor):
         return torch.stack(self.steps, dim=1) if self.steps else torch.empty(0)
 
 
-@register("backend", "hf")
 class _RowSampler(LogitsProcessor):
     """Samples each row's next token with that row's own generator (its request's seed), then leaves only that
     token possible, so greedy decoding takes it. One batch, yet every request draws from its own random stream,
@@ -85,6 +84,7 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:min(ends)] if ends else text
 
 
+@register("backend", "hf")
 class HFBackend(Backend):
     """One transformers model. Options: batch_size (8), device ("cuda" if available else "cpu"),
     dtype (float32 on CPU, bfloat16 on CUDA), seed (default sampling seed), trust_remote_code."""

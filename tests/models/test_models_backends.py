@@ -101,6 +101,127 @@ def test_backends_are_registered():
     assert lookup("backend", "vllm").__name__ == "VLLMBackend"
 
 
+# A stand-in for `vllm.LLM`: a next-token distribution that depends on the prompt, answered in vLLM's output
+# shapes (prompt_logprobs: the prompt's own token plus the top k of each position; logprob_token_ids).
+
+class FakeLogprob:
+    def __init__(self, logprob: float, rank: int) -> None:
+        self.logprob, self.rank = logprob, rank
+
+
+class FakeSamplingParams:
+    __struct_fields__ = ("logprob_token_ids",)
+
+    def __init__(self, **kwargs) -> None:
+        self.__dict__.update(kwargs)
+        self.kwargs = kwargs
+
+
+class FakeLLM:
+    def __init__(self, logits) -> None:
+        self.logits = logits  # prompt ids -> {token: logit}, a full vocabulary
+        self.params: list[FakeSamplingParams] = []
+
+    def distribution(self, prompt: list[int]) -> dict[int, tuple[float, int]]:
+        """token -> (logprob, rank)."""
+        logits = self.logits(prompt)
+        norm = math.log(sum(math.exp(v) for v in logits.values()))
+        order = sorted(logits, key=lambda t: -logits[t])
+        return {t: (logits[t] - norm, order.index(t) + 1) for t in logits}
+
+    def generate(self, prompts, params, use_tqdm=False):
+        from types import SimpleNamespace
+
+        params = params if isinstance(params, list) else [params] * len(prompts)
+        outs = []
+        for prompt, sp in zip(prompts, params):
+            self.params.append(sp)
+            ids = prompt["prompt_token_ids"]
+            nxt = self.distribution(ids)
+            top = min(nxt, key=lambda t: nxt[t][1])
+            steps = [{t: FakeLogprob(*nxt[t]) for t in sp.kwargs.get("logprob_token_ids") or [top]}]
+            prompt_logprobs = None
+            if sp.kwargs.get("prompt_logprobs") is not None:
+                last = self.distribution(ids[:-1])
+                keep = {ids[-1]} | {t for t in last if last[t][1] <= sp.kwargs["prompt_logprobs"]}
+                prompt_logprobs = [None] * (len(ids) - 1) + [{t: FakeLogprob(*last[t]) for t in keep}]
+            outs.append(SimpleNamespace(prompt_logprobs=prompt_logprobs, outputs=[SimpleNamespace(
+                token_ids=[top], logprobs=steps, text="")]))
+        return outs
+
+
+def fake_vllm_backend(logits, choice_method="token_ids"):
+    from oversight.models.vllm import VLLMBackend
+    from tests.models.test_models_choice import FakeTokenizer
+
+    backend = VLLMBackend.__new__(VLLMBackend)
+    backend.model, backend.llm, backend.max_len = "fake", FakeLLM(logits), 1000
+    backend._SamplingParams, backend.choice_method, backend._option_cache = FakeSamplingParams, choice_method, {}
+    # Qwen-style digits: " 1" is a space token then "1" (the after-space route)
+    backend.tokenizer = FakeTokenizer(["<user>", "<assistant>", "</end>", "Answer", ":", " ", "1", "2", "x", "y",
+                                       "Q", "."])
+    return backend
+
+
+# Per prompt (its number of "Q"s), the model's next-token logits: right after the prompt, and after a space.
+SCENARIOS = {
+    1: ({" ": 3.0, "1": 1.0, "x": 0.0}, {"1": 2.0, "2": 1.0, "y": 0.0}),  # " 1": a label
+    2: ({" ": 0.5, "2": 2.0, "x": 1.0}, {"1": 0.0, "2": 1.0, "y": 3.0}),  # "2"
+    3: ({" ": 0.0, "1": 0.5, "x": 2.0}, {"1": 1.0, "2": 0.5, "y": 0.0}),  # "x": not a label -> invalid
+    4: ({" ": 2.0, "1": 0.0, "x": 0.5}, {"1": 0.0, "2": 1.0, "y": 2.5}),  # " y": not a label -> invalid
+    5: ({" ": 0.0, "Answer": 2.0, "1": 1.0}, {"1": 1.0, "2": 0.0}),  # restates "Answer": unknown
+}
+
+
+def scenario_logits(tokenizer):
+    def logits(prompt: list[int]) -> dict[int, float]:
+        first, after = SCENARIOS[prompt.count(tokenizer.vocab["Q"])]
+        table = after if prompt[-1] == tokenizer.vocab[" "] else first
+        full = {t: -8.0 for t in range(len(tokenizer.vocab))}  # every other token: unlikely, never zero
+        full.update({tokenizer.vocab[token]: value for token, value in table.items()})
+        return full
+    return logits
+
+
+def scenario_requests() -> list[Request]:
+    return [Request("judge", (Message("user", "Q" * n), Message("assistant", "Answer:")), kind="choice",
+                    options=("1", "2")) for n in SCENARIOS]
+
+
+def expected_probs(first: dict[str, float], after: dict[str, float], vocab_size: int) -> tuple[float, float]:
+    """P("1"), P("2") renormalised: each label said directly or after the space token."""
+    def softmax(table):
+        z = sum(math.exp(v) for v in table.values()) + (vocab_size - len(table)) * math.exp(-8.0)
+        return lambda token: math.exp(table.get(token, -8.0)) / z
+    p, q = softmax(first), softmax(after)
+    raw = [p(label) + p(" ") * q(label) for label in ("1", "2")]
+    return raw[0] / sum(raw), raw[1] / sum(raw)
+
+
+@pytest.mark.parametrize("method", ["token_ids", "prompt_logprobs"])
+def test_vllm_choice_reports_the_top_label_on_both_paths(method):
+    backend = fake_vllm_backend(None, choice_method=method)
+    backend.llm.logits = scenario_logits(backend.tokenizer)
+    replies = backend.choice(scenario_requests())
+    # The greedy label, as on the hf backend: " 1", "2" are labels; "x", " y" are not (an invalid verdict);
+    # a judge restating "Answer" says nothing yet.
+    assert [r.top_is_option for r in replies] == [True, True, False, False, None]
+    for reply, (first, after) in zip(replies, SCENARIOS.values()):
+        assert reply.option_probs == pytest.approx(expected_probs(first, after, len(backend.tokenizer.vocab)))
+    if method == "prompt_logprobs":  # the rank-1 token beside the prompt's own, nothing more
+        assert {sp.kwargs["prompt_logprobs"] for sp in backend.llm.params} == {1}
+
+
+def test_vllm_generate_passes_stop_sequences_and_keeps_them_in_the_text():
+    backend = fake_vllm_backend(lambda prompt: {0: 0.0, 1: 1.0})
+    requests = [Request("debater_a", (Message("user", "Q"),), sampling=Sampling(max_tokens=8, stop=stop))
+                for stop in (("</argument>", "."), ())]
+    assert len(backend.generate(requests)) == 2
+    stopped, free = backend.llm.params
+    assert stopped.kwargs["stop"] == ["</argument>", "."] and stopped.kwargs["include_stop_str_in_output"] is True
+    assert free.kwargs["stop"] is None and free.kwargs["include_stop_str_in_output"] is False
+
+
 # ------------------------------------------------------------------------------------------- slow
 
 slow = pytest.mark.slow
@@ -356,6 +477,30 @@ def test_vllm_choice_methods_agree(vllm_judge):
     for x, y in zip(a, b):
         assert x.option_probs == pytest.approx(y.option_probs, abs=1e-3)
         assert x.option_mass == pytest.approx(y.option_mass, abs=1e-3)
+    # Both read the model's top label: an invalid verdict (the unrelated-label prompt) is flagged on each.
+    assert [x.top_is_option for x in a] == [y.top_is_option for y in b]
+    assert all(isinstance(y.top_is_option, bool) for y in b) and b[-1].top_is_option is False
+
+
+@slow
+def test_vllm_stop_sequences_end_generation_with_the_stop_string(vllm_judge):
+    """Greedy replies cut at a stop string taken from their own free run: the same text up to and including it."""
+    free = vllm_judge.generate(gen_requests(max_tokens=24))
+    stops = []
+    for reply in free:
+        words = reply.text.split()
+        stops.append(next((w for w in words[1:len(words) // 2] if len(w) > 3 and reply.text.count(w) == 1), None))
+    requests = [Request(r.role, r.messages, sampling=Sampling(max_tokens=24, stop=(stop,) if stop else ()))
+                for r, stop in zip(gen_requests(), stops)]
+    cut = vllm_judge.generate(requests)
+    assert sum(stop is not None for stop in stops) >= 4
+    for reply, stopped, stop in zip(free, cut, stops):
+        if stop is None:
+            assert stopped.text == reply.text
+            continue
+        end = reply.text.index(stop) + len(stop)
+        assert stopped.text == reply.text[:end]  # the stop string stays in the text
+        assert len(stopped.token_ids) < len(reply.token_ids) and len(stopped.logprobs) == len(stopped.token_ids)
 
 
 @slow
