@@ -6,7 +6,9 @@ so every statistic first averages the episodes of a question, then a percentile 
 (pass `cluster="cluster"` on a frame from `load_runs`). Invalid verdicts count as wrong and are reported
 in their own column. The study (Kenton et al. 2024) pairs the two answer orders the same way and
 reports a normal 95% interval (`ci="normal"`); differences between protocols on the same questions are
-tested with a paired permutation test (`scipy.stats.permutation_test`, 10,000 resamples).
+tested with a paired permutation test (`scipy.stats.permutation_test`, 10,000 resamples), reported with
+the minimum difference the comparison could detect (`analysis.power`), and a table of such tests is corrected
+for multiplicity with Holm's step-down procedure (`holm`).
 """
 
 from __future__ import annotations
@@ -128,25 +130,55 @@ def paired_permutation_test(x: np.ndarray, y: np.ndarray, n_resamples: int = 10_
     return float(result.pvalue)
 
 
+def paired_scores(frame: pd.DataFrame, a: str, b: str, column: str = "protocol",
+                  cluster: str | None = None) -> pd.DataFrame | None:
+    """Per question played under both `column == a` and `column == b`: the mean correctness under each (columns
+    `a` and `b`), with the question's `cluster` (column `cluster`) when given. None when `frame` lacks a or b."""
+    chosen = frame[frame[column].isin([a, b])].assign(_v=lambda f: f["correct"].astype(float))
+    scores = chosen.pivot_table(index="question_id", columns=column, values="_v", aggfunc="mean")
+    if a not in scores or b not in scores:
+        return None
+    both = scores[[a, b]].dropna()
+    if cluster:
+        both = both.assign(cluster=chosen.groupby("question_id")[cluster].first().reindex(both.index))
+    return both
+
+
 def compare(results: pd.DataFrame, a: str, b: str, column: str = "protocol",
-            by: Sequence[str] = ("task", "judge"), n_resamples: int = 10_000, seed: int = 0) -> pd.DataFrame:
+            by: Sequence[str] = ("task", "judge"), n_resamples: int = 10_000, seed: int = 0,
+            cluster: str | None = None) -> pd.DataFrame:
     """Paired comparison of `column == a` against `column == b` on the questions both answered.
 
     Returns one row per group of `by`: questions (in both), accuracy of a and of b on those questions,
-    their difference and the paired permutation test's p-value.
+    their difference, its minimum detectable difference (`mde`, `analysis.power`: alpha 0.05 two-sided, power
+    0.8, over the clusters of `cluster`, default each question) and the paired permutation test's p-value.
     """
+    from analysis.power import cluster_spread, mde
+
     rows = []
     for keys, frame in _groups(results, by):
-        scores = (frame[frame[column].isin([a, b])].assign(_v=lambda f: f["correct"].astype(float))
-                  .pivot_table(index="question_id", columns=column, values="_v", aggfunc="mean"))
-        if a not in scores or b not in scores:
+        both = paired_scores(frame, a, b, column, cluster)
+        if both is None:
             continue
-        both = scores[[a, b]].dropna()
+        n, _, spread = cluster_spread(both[a] - both[b], both["cluster"] if cluster else None)
         rows.append({**keys, "a": a, "b": b, "questions": len(both), "accuracy_a": both[a].mean(),
                      "accuracy_b": both[b].mean(), "difference": both[a].mean() - both[b].mean(),
-                     "p_value": paired_permutation_test(both[a], both[b], n_resamples, seed)})
-    return pd.DataFrame(rows, columns=[*by, "a", "b", "questions", "accuracy_a", "accuracy_b", "difference",
+                     "mde": mde(spread, n), "p_value": paired_permutation_test(both[a], both[b], n_resamples, seed)})
+    return pd.DataFrame(rows, columns=[*by, "a", "b", "questions", "accuracy_a", "accuracy_b", "difference", "mde",
                                        "p_value"])
+
+
+def holm(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979): sorted ascending, the i-th of m (from 1) becomes
+    max over j <= i of min(1, (m - j + 1) p_(j)). Rejecting where the adjusted p <= alpha controls the
+    family-wise error rate at alpha under any dependence. NaN p-values stay NaN and are not counted in m."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    adjusted[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return adjusted
 
 
 def agent_split(results: pd.DataFrame, agent_correct: str = "consultant_correct",

@@ -70,11 +70,12 @@ def _family_order(family: str) -> int:
 
 def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[str, ...] = ("consultancy", "direct")
                     ) -> str:
-    """Per judge and task type: `first` against each of `others` on the questions both played, with p, raw and
-    order-debiased."""
+    """Per judge and task type: `first` against each of `others` on the questions both played, raw and
+    order-debiased: each accuracy with the questions and the minimum detectable difference, p with the
+    Holm-adjusted p beside it (`*`: it survives at 0.05)."""
     header = ["judge", "task type"]
     for other in others:
-        header += [f"{PROTOCOLS[first]} / {PROTOCOLS.get(other, other)}, raw", "p", "debiased", "p"]
+        header += [f"{PROTOCOLS[first]} / {PROTOCOLS.get(other, other)}, raw", "p (Holm)", "debiased", "p (Holm)"]
     shown = format_table(table)
     rows = []
     for (judge, family), part in shown.groupby(["judge", "family"], sort=True):
@@ -89,9 +90,22 @@ def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[st
                 mine, theirs = r[f"{prefix}accuracy_a"], r[f"{prefix}accuracy_b"]
                 if r["a"] != first:
                     mine, theirs = theirs, mine
-                row += [f"{mine} / {theirs} ({r[f'{prefix}questions']} q)" if mine else "–", r[f"{prefix}p_value"]]
+                mde = f", MDE {r[f'{prefix}mde']}" if r[f"{prefix}mde"] else ""
+                survives = "*" if r[f"{prefix}survives_holm"] == "yes" else ""
+                row += [f"{mine} / {theirs} ({r[f'{prefix}questions']} q{mde})" if mine else "–",
+                        f"{r[f'{prefix}p_value']} ({r[f'{prefix}p_holm']}){survives}" if r[f"{prefix}p_value"] else ""]
         rows.append(row)
     return _markdown(header, rows)
+
+
+def comparison_caption(table: pd.DataFrame) -> str:
+    """The comparison grid's title, naming how many tests each view's Holm correction covers."""
+    tests = int(table["p_value"].notna().sum())
+    return ("\n**Debate against consultancy and against QA without article** (accuracy of each on the questions "
+            "both played, raw and order-debiased; MDE: the smallest difference a paired z-test over articles or "
+            "questions detects with power 0.8 at alpha 0.05, from these runs' variance, empty when the differences "
+            "do not vary; paired permutation test, p (Holm-adjusted over all "
+            f"{tests} protocol pairs of each view, `*`: survives at 0.05))\n")
 
 
 def split_grid(table: pd.DataFrame, right: str) -> str:
@@ -126,15 +140,15 @@ def calibration_grid(table: pd.DataFrame) -> str:
 
 def readme_section(tables: dict[str, pd.DataFrame]) -> str:
     """The generated part of README "Results on a laptop", from `summarize`'s tables."""
+    comparisons = tables.get("comparisons_by_family", tables.get("comparisons"))
     parts = [BEGIN,
              ("**Judge accuracy, raw and order-debiased** (95% CI; QuALITY resampled by article. Raw: each episode's "
               "verdict, both answer orders counted; an invalid verdict counts as wrong. Debiased: the judge's "
               "log-odds of the correct answer averaged over the two answer orders of each question (and consultant "
               "side), invalid when either order's verdict is; debiased − raw paired per question)\n"),
              accuracy_rows(tables["accuracy_by_family"]),
-             ("\n**Debate against consultancy and against QA without article** (accuracy of each on the questions "
-             "both played, raw and order-debiased; paired permutation test)\n"),
-             comparison_grid(tables.get("comparisons_by_family", tables.get("comparisons"))),
+             comparison_caption(comparisons),
+             comparison_grid(comparisons),
              ]
     if "consultancy" in tables:
         parts += ["\n**Consultancy by assignment** (the consultant argued the correct answer in half the episodes)\n",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.calibration import calibration_table, reliability_table
 from analysis.debias import debiased_units, degraded_shares, raw_view
 from analysis.elo import ladder
-from analysis.metrics import accuracy_table, agent_split, compare, positional_bias
+from analysis.metrics import accuracy_table, agent_split, compare, holm, positional_bias
 from analysis.panels import panel_tables, plot_panel_size
 from analysis.plots import plot_accuracy, plot_accuracy_vs_elo, plot_calibration
 
@@ -24,8 +25,11 @@ TITLES = {
                  "orders averaged), the paired difference, invalid shares and degraded paths (episodes paired "
                  "per question; 95% CI clustered by question or article)"),
     "accuracy_by_family": "Judge accuracy by task type, raw and order-debiased",
-    "comparisons": "Paired permutation tests between protocols on the same questions, raw and order-debiased",
-    "comparisons_by_family": "Paired permutation tests between protocols, by task type, raw and order-debiased",
+    "comparisons": ("Paired permutation tests between protocols on the same questions, raw and order-debiased: "
+                    "minimum detectable difference (mde; alpha 0.05, power 0.8, clustered), p, Holm-adjusted p over "
+                    "the table's tests and whether it survives at 0.05"),
+    "comparisons_by_family": ("Paired permutation tests between protocols, by task type, raw and order-debiased: "
+                              "mde, p, Holm-adjusted p and whether it survives at 0.05"),
     "consultancy": "Consultancy: judge accuracy when the consultant argued the correct vs the incorrect answer",
     "open": ("Open protocols: agent chose correctly, judge sided with it (win_rate), accuracy by agent "
              "right/wrong, share of invalid agent choices"),
@@ -77,20 +81,33 @@ def summarize(results: pd.DataFrame, n_boot: int = 2000, n_resamples: int = 10_0
 
 
 def comparison_table(raw: pd.DataFrame, units: pd.DataFrame, by: tuple[str, ...], n_resamples: int = 10_000,
-                     seed: int = 0) -> pd.DataFrame:
+                     seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """`compare` for every pair of protocols on the raw decisions, with the same test on the order-debiased
-    units beside it (`debiased_*` columns; empty where a protocol has no debiased unit)."""
+    units beside it (`debiased_*` columns; empty where a protocol has no debiased unit). Each view's p-values
+    form one family: `p_holm` is Holm-adjusted over the table's tests of that view, `survives_holm` says
+    whether it is at most `alpha`. `mde` is clustered like the intervals (`cluster` when present)."""
     protocols = sorted(raw["protocol"].astype(str).unique())
+    cluster = "cluster" if "cluster" in raw else None
     keys = [*by, "a", "b"]
     parts = []
     for a, b in itertools.combinations(protocols, 2):
-        first = compare(raw, a, b, by=by, n_resamples=n_resamples, seed=seed)
+        first = compare(raw, a, b, by=by, n_resamples=n_resamples, seed=seed, cluster=cluster)
         if first.empty:
             continue
-        second = compare(units, a, b, by=by, n_resamples=n_resamples, seed=seed) if len(units) else first.iloc[:0]
+        second = (compare(units, a, b, by=by, n_resamples=n_resamples, seed=seed, cluster=cluster) if len(units)
+                  else first.iloc[:0])
         second = second.rename(columns={c: f"debiased_{c}" for c in second if c not in keys})
         parts.append(first.merge(second, on=keys, how="left"))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    for prefix in ("", "debiased_"):
+        adjusted = holm(table[f"{prefix}p_value"])
+        at = table.columns.get_loc(f"{prefix}p_value") + 1
+        table.insert(at, f"{prefix}p_holm", adjusted)
+        table.insert(at + 1, f"{prefix}survives_holm",
+                     pd.Series(adjusted <= alpha, dtype=object).where(~np.isnan(adjusted), None))
+    return table
 
 
 def open_protocol_tables(results: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -186,11 +203,13 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         shown.insert(shown.columns.get_loc(value) + 1 if value else len(shown.columns), f"{prefix} 95% CI", ci)
     for column in shown.columns:
         values = shown[column]
-        if values.map(lambda v: isinstance(v, tuple)).any():
+        if column.endswith("survives_holm"):
+            shown[column] = values.map(lambda v: "" if v is None or pd.isna(v) else ("yes" if v else "no"))
+        elif values.map(lambda v: isinstance(v, tuple)).any():
             shown[column] = values.map(lambda v: f"[{v[0]:.3f}, {v[1]:.3f}]" if isinstance(v, tuple) else v)
         elif pd.api.types.is_float_dtype(values):
-            digits = 0 if column.startswith("elo") or column == "correct_advantage" else (
-                4 if column.endswith("p_value") else 3)
+            digits = 0 if column.startswith("elo") or column == "correct_advantage" or column.endswith("_needed") \
+                else (4 if column.endswith(("p_value", "p_holm")) else 3)
             shown[column] = values.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:.{d}f}")
     return shown
 

@@ -360,6 +360,27 @@ def analyze(
 
 
 @app.command()
+def power(
+    runs: RunPaths,
+    delta: Annotated[float, typer.Option(help="Accuracy difference to detect, as a share (0.05 = 5 points).")] = 0.05,
+    a: Annotated[Optional[str], typer.Option("--a", help="First protocol (default: every pair).")] = None,
+    b: Annotated[Optional[str], typer.Option("--b", help="Second protocol, compared with --a.")] = None,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+    target: Annotated[float, typer.Option("--power", help="Power to reach.")] = 0.8,
+) -> None:
+    """How many questions a paired comparison of two protocols needs to detect DELTA, from the variance of the
+    runs' paired differences (per task and judge, raw and order-debiased; clustered by article on extractive
+    tasks), with the minimum difference the runs themselves can detect."""
+    from analysis.load import load_runs
+    from analysis.power import TITLE, power_table
+    from analysis.summary import format_table
+
+    table = power_table(load_runs(runs), delta=delta, a=a, b=b, alpha=alpha, power=target)
+    out.print(f"[bold]{TITLE}[/bold] (delta {delta}, alpha {alpha}, power {target})")
+    out.print(format_table(table).to_string(index=False), highlight=False)
+
+
+@app.command()
 def view(
     runs: RunPaths,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Report folder (default: RUN/report for one run, "

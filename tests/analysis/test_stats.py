@@ -8,15 +8,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from analysis.metrics import (
     accuracy_table,
     agent_split,
     bootstrap_ci,
     compare,
+    holm,
     normal_ci,
     paired_permutation_test,
     positional_bias,
 )
+from analysis.summary import comparison_table
 
 
 def episodes(rows: list[tuple]) -> pd.DataFrame:
@@ -105,6 +110,59 @@ def test_compare_uses_only_the_questions_both_protocols_answered():
     [row] = compare(frame, "debate", "direct").to_dict("records")
     assert row["questions"] == 4 and row["accuracy_a"] == 1.0 and row["accuracy_b"] == 0.25
     assert row["p_value"] == pytest.approx(0.25)
+
+
+def test_compare_reports_the_minimum_detectable_difference_over_clusters():
+    # debate right on q0..q5, direct on q0..q2: d = 0,0,0,1,1,1,0,0 on 8 questions.
+    rows = [(f"q{i}", protocol, False, 0 if right else 1, 0)
+            for i in range(8) for protocol, right in (("debate", i < 6), ("direct", i < 3))]
+    frame = episodes(rows).assign(task="math", judge="j", article=lambda f: f["question_id"].str[1].astype(int) // 2)
+    [row] = compare(frame, "debate", "direct").to_dict("records")
+    spread = np.sqrt((3 * (5 / 8) ** 2 + 5 * (3 / 8) ** 2) / 7)  # sample sd of d, mean 3/8
+    assert row["mde"] == pytest.approx((1.959964 + 0.841621) * spread / np.sqrt(8), abs=1e-5)
+    # Articles of two questions: means 0, 0.5, 1, 0 (mean 3/8) over 4 articles, a wider MDE.
+    [row] = compare(frame, "debate", "direct", cluster="article").to_dict("records")
+    spread = np.sqrt((2 * (3 / 8) ** 2 + (1 / 8) ** 2 + (5 / 8) ** 2) / 3)
+    assert row["mde"] == pytest.approx((1.959964 + 0.841621) * spread / np.sqrt(4), abs=1e-5)
+
+
+def test_holm_by_hand():
+    # p = .01, .04, .03, .005 (m = 4), ascending .005, .01, .03, .04:
+    #   .005 x 4 = .02; .01 x 3 = .03; .03 x 2 = .06; .04 x 1 = .04 -> max(.06, .04) = .06 (step-down keeps order).
+    # At 0.05 the first and the last survive; Bonferroni (x 4) would keep only .005.
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # A missing p is not a test: it stays missing and m is still 4.
+    assert holm([0.01, np.nan, 0.04, 0.03, 0.005]) == pytest.approx([0.03, np.nan, 0.06, 0.06, 0.02], nan_ok=True)
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # 2 x .5 = 1; capped at 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=30))
+def test_holm_lies_between_the_raw_p_and_bonferroni_and_keeps_the_order(p):
+    p = np.array(p)
+    adjusted = holm(p)
+    assert np.all(adjusted >= p) and np.all(adjusted <= np.minimum(1, len(p) * p) + 1e-12)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(adjusted[order]) >= 0)
+
+
+def test_the_comparison_table_adjusts_each_view_over_its_tests():
+    # Three protocols on 12 questions: a perfect, b and c wrong everywhere; pairs a-b and a-c differ.
+    rows = [(f"q{i}", protocol, swapped, 0 if protocol == "a" else 1, 0)
+            for i in range(12) for protocol in ("a", "b", "c") for swapped in (False, True)]
+    frame = episodes(rows).assign(task="math", judge="j", cluster=lambda f: f["question_id"],
+                                  pair=lambda f: f["question_id"], p_correct=lambda f: f["correct"] * 0.6 + 0.2)
+    from analysis.debias import debiased_units, raw_view
+
+    table = comparison_table(raw_view(frame), debiased_units(frame), ("task", "judge"), n_resamples=2000)
+    assert [(r["a"], r["b"]) for r in table.to_dict("records")] == [("a", "b"), ("a", "c"), ("b", "c")]
+    for prefix in ("", "debiased_"):
+        assert table[f"{prefix}p_holm"].to_numpy() == pytest.approx(holm(table[f"{prefix}p_value"]))
+        assert list(table[f"{prefix}survives_holm"]) == [True, True, False]
+    assert table["mde"].notna().sum() == 0  # a - b is 1 on every question: no spread, no estimate
+    columns = list(table.columns)
+    assert columns.index("mde") < columns.index("p_value") < columns.index("p_holm") < columns.index("survives_holm")
 
 
 def test_agent_split_separates_right_and_wrong_consultants():
