@@ -91,6 +91,9 @@ class ProtocolOptions:
     """How a panel's member decisions combine: `majority`, `mean` or `logmean`."""
     quotes: bool = True
     """Verify `<quote>`s against the article on tasks with one."""
+    replica: int = 0
+    """Which of several independent plays of the same episodes this protocol makes (RL samples a group of plays
+    per question): part of every sampled request's identity, so replicas draw different samples."""
     debias: bool = True
     """Order-debiased judging: the judge decides each transcript with the answer labels in both orders and the
     decision averages the two log-odds (position bias cancels); off: one decision in the presented order."""
@@ -202,7 +205,7 @@ class Protocol(abc.ABC):
     def _reasoning_sampling(self, member: PanelMember, question: Question, variant: str, order: int) -> Sampling:
         temperature = self.options.judge_temperature
         seed = (request_seed(self.options.seed, "judge_reasoning", question.id, bool(question.meta.get("swapped")),
-                             variant, member.role, member.seed, order) if temperature > 0 else None)
+                             variant, member.role, member.seed, order, *self._replica()) if temperature > 0 else None)
         return Sampling(max_tokens=self.options.judge_cot_tokens, temperature=temperature, seed=seed)
 
     # ----------------------------------------------------------------------------------- agents
@@ -276,6 +279,10 @@ class Protocol(abc.ABC):
             turns.append(turn)
         return turns
 
+    def _replica(self) -> tuple[int, ...]:
+        """The replica's part of a request's identity (none for the first, so its seeds do not depend on it)."""
+        return (self.options.replica,) if self.options.replica else ()
+
     def _agent_request(self, question: Question, speech: Speech, round_: int, candidate: int, attempt: int,
                        previous: str | None = None) -> Request:
         """Candidate `candidate`, try `attempt` of a turn. Sampled requests carry their own seed (`request_seed`);
@@ -291,7 +298,7 @@ class Protocol(abc.ABC):
         seed = None
         if temperature > 0:
             seed = request_seed(opts.seed, "turn", question.id, bool(question.meta.get("swapped")), speech.role,
-                                speech.side, round_, candidate, attempt)
+                                speech.side, round_, candidate, attempt, *self._replica())
         sampling = Sampling(max_tokens=opts.max_tokens, temperature=temperature, seed=seed, stop=(ARGUMENT_END,))
         return Request(role=speech.role, messages=messages, sampling=sampling)
 

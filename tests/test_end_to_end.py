@@ -65,8 +65,14 @@ def test_consultancy_with_embedded_models(tmp_path, hf_judge, hf_agent):
 
 @pytest.mark.parametrize("protocol, episodes", [("open-debate", 1), ("open-consultancy", 1), ("direct-article", 1)])
 def test_open_protocols_and_qa_with_article_on_embedded_models(tmp_path, vllm_judge, vllm_agent, protocol, episodes):
-    config = make_config(protocol=protocol, task="math", limit=1, rounds=1, max_tokens=16, backend="vllm",
-                         out=str(tmp_path))
+    task = "math"
+    if protocol == "direct-article":  # QA with article needs a task with articles: a short one keeps it fast
+        data = tmp_path / "story.jsonl"
+        data.write_text(json.dumps({"question": "What colour was the boat?", "correct": "Red", "incorrect": "Blue",
+                                    "context": "The fisherman painted his boat red before the summer storms."}) + "\n")
+        task = f"file:{data}"
+    config = make_config(protocol=protocol, task=task, limit=1, rounds=1, max_tokens=16, backend="vllm",
+                         out=str(tmp_path / "runs"))
     report = run_experiment(config, models={"judge": vllm_judge, "debater": vllm_agent, "consultant": vllm_agent})
     results = pd.read_parquet(report.path / "results.parquet")
     assert len(results) == episodes and set(results["protocol"]) == {protocol}
@@ -82,10 +88,11 @@ def test_best_of_n_and_judge_reasoning_on_embedded_models(tmp_path, vllm_judge, 
     report = run_experiment(config, models={"judge": vllm_judge, "debater": vllm_agent})
     [record] = [json.loads(line) for line in (report.path / "transcripts.jsonl").read_text().splitlines()]
     turns = record["transcript"]["turns"]
-    assert [t["role"] for t in turns] == ["debater_a", "debater_b", "judge"]
+    # the judge reasons once per label order (order-debiased decisions)
+    assert [t["role"] for t in turns] == ["debater_a", "debater_b", "judge", "judge"]
     for turn in turns[:2]:
         if not turn["meta"].get("invalid"):
             assert len(turn["meta"]["candidates"]) == 2
             scores = [c["score"] for c in turn["meta"]["candidates"] if c["valid"]]
             assert all(0 <= s <= 1 for s in scores)
-    assert turns[2]["meta"] == {"kind": "reasoning"}
+    assert turns[2]["meta"] == {"kind": "reasoning"} and turns[3]["meta"] == {"kind": "reasoning", "labels": "swapped"}

@@ -18,6 +18,8 @@ evaluation). The final weights go to `<out>/<name>/checkpoint`, a model folder a
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import time
 from collections.abc import Callable
@@ -73,8 +75,10 @@ def make_protocol(config: TrainConfig, temperature: float, seed: int) -> Protoco
 
 
 def play(engine: Engine, protocol: Protocol, questions: list[Question], copies: int) -> list[Transcript]:
-    episodes = [(f"{episode_key(q, variant)}~{k}", episode) for k in range(copies) for q in questions
-                for variant, episode in protocol.episodes(q)]
+    """`copies` independent plays of every episode: each copy is a protocol replica, so its samples differ."""
+    replicas = [type(protocol)(dataclasses.replace(protocol.options, replica=k)) for k in range(copies)]
+    episodes = [(f"{episode_key(q, variant)}~{k}", episode) for k, replica in enumerate(replicas) for q in questions
+                for variant, episode in replica.episodes(q)]
     return list(engine.run(episodes).values())
 
 

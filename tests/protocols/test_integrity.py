@@ -193,3 +193,15 @@ def test_agent_generation_stops_at_the_end_of_the_argument():
         [("q", Debate(rounds=2).run(make_questions(1)[0]))]).values()
     assert all(turn.raw.endswith("</argument>") and "one more thing" not in turn.raw for turn in t.turns)
     assert all(turn.meta["format"] == "tagged" and turn.meta["attempts"] == 1 for turn in t.turns)
+
+
+def test_replicas_of_one_episode_draw_different_samples():
+    # RL plays every question several times (a group): each play is a replica with its own seeds.
+    [question] = make_questions(1)
+    seeds = []
+    for replica in range(3):
+        agent = SeedLog()
+        Engine({"debater": agent, "judge": SeedLog("first")}).run(
+            [("q", Debate(rounds=1, temperature=0.8, replica=replica).run(question))])
+        seeds.append(tuple(r.sampling.seed for r in agent.seen))
+    assert len(set(seeds)) == 3 and len(set(sum(seeds, ()))) == 6

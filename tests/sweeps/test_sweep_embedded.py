@@ -46,12 +46,12 @@ def test_two_cells_sharing_the_judge_load_it_once(tmp_path, write_sweep, smollm2
     report = run_sweep(sweep, pool=pool)
     assert not report.failed and len(sweep.cells) == 2
     assert pool.loads == {JUDGE: 1}
-    assert loaded[0].requests == 4  # both cells' judge requests...
+    assert loaded[0].requests == 8  # both cells' judge requests (2 questions, both label orders each)...
     pool.close()
 
 
 def test_eight_cell_sweep_resumes_after_an_interruption(write_sweep, hf_judge, hf_agent):
-    blocks = [{"product": {"protocol": ["direct", "direct-article"], "seed": [0, 1, 2]}},
+    blocks = [{"product": {"protocol": ["direct"], "seed": [0, 1, 2, 3, 4, 5]}},
               {"product": {"protocol": ["debate"], "seed": [0, 1]}}]
     sweep = load_sweep(write_sweep(blocks, base={
         "judge": "embedded:smollm2-135m", "debater": "embedded:qwen2.5-coder-0.5b", "backend": "hf", "limit": 1,
@@ -60,14 +60,15 @@ def test_eight_cell_sweep_resumes_after_an_interruption(write_sweep, hf_judge, h
     judge, agent = Counted(hf_judge, stop_at_choice=2), Counted(hf_agent)
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C while the judge reads the debates
         run_sweep(sweep, pool=ModelPool(preloaded={JUDGE: judge, AGENT: agent}))
-    assert judge.requests == 6 and agent.requests == 4  # direct QA of 6 cells in one call, beside the debaters
+    # direct QA of 6 cells (both label orders) in one call, beside the debaters
+    assert judge.requests == 12 and agent.requests == 4
     states = sorted((s.state, s.done, s.episodes) for s in sweep_status(sweep.path))
     assert states == [("done", 1, 1)] * 6 + [("pending", 0, 1)] * 2
 
     judge, agent = Counted(hf_judge), Counted(hf_agent)
     report = run_sweep(sweep, pool=ModelPool(preloaded={JUDGE: judge, AGENT: agent}))
     assert not report.failed and report.episodes_run == 2
-    assert judge.requests == 2 and agent.requests == 4  # only the two debates: nothing finished is redone
+    assert judge.requests == 4 and agent.requests == 4  # only the two debates: nothing finished is redone
     assert agent.generates == 1  # both cells' four debater turns in one call
     for status in sweep_status(sweep.path):
         keys = [r["key"] for r in RunStore(sweep.path / status.id).records()]
