@@ -215,9 +215,10 @@ class Protocol(abc.ABC):
 
         A reply is usable when it has public text: its `<argument>` (format followed), or else its text with
         any thinking removed (accepted leniently, recorded as `format: lenient`). Only a reply with no usable
-        text is asked again: when it ran out of tokens inside `<thinking>`, the retry continues that reply
-        after a closing `</thinking>` and an opening `<argument>` (only the argument is generated); otherwise
-        the whole turn is sampled again. Every agent request stops at `</argument>`.
+        text is asked again: when it thought but wrote no argument (it ran out of tokens inside `<thinking>`, or
+        stopped after it), the retry continues that reply after its thinking, closed if need be, and an opening
+        `<argument>` (only the argument is generated); otherwise the whole turn is sampled again. Every agent
+        request stops at `</argument>`.
         """
         opts = self.options
         n = opts.best_of_n
@@ -286,13 +287,14 @@ class Protocol(abc.ABC):
     def _agent_request(self, question: Question, speech: Speech, round_: int, candidate: int, attempt: int,
                        previous: str | None = None) -> Request:
         """Candidate `candidate`, try `attempt` of a turn. Sampled requests carry their own seed (`request_seed`);
-        a greedy run's whole-turn retry samples at `retry_temperature` (greedy would repeat itself); a reply cut
-        off inside its thinking is continued instead (see `speak`)."""
+        a greedy run's whole-turn retry samples at `retry_temperature` (greedy would repeat itself); a reply that
+        thought but wrote no argument is continued instead (see `speak`)."""
         opts = self.options
         temperature = opts.temperature
         messages = speech.messages
-        if attempt and previous and _OPEN_THINKING.search(previous) and not messages[-1].role == "assistant":
-            messages = (*messages, Message("assistant", f"{previous.rstrip()}\n</thinking>\n\n<argument>"))
+        if attempt and previous and _THINKING.search(previous) and not messages[-1].role == "assistant":
+            closing = "\n</thinking>" if _OPEN_THINKING.search(previous) else ""
+            messages = (*messages, Message("assistant", f"{previous.rstrip()}{closing}\n\n<argument>"))
         elif attempt and temperature == 0:
             temperature = opts.retry_temperature
         seed = None

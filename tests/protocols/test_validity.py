@@ -157,3 +157,19 @@ def test_decision_is_invalid_when_the_top_label_is_neither_option():
     assert off.invalid and off.verdict is None and off.probs == (0.7, 0.3)
     assert decision_from(Reply(option_probs=(0.5, 0.5))).invalid
     assert math.isnan(decision_from(Reply()).probs[0])
+
+
+def test_a_reply_that_thought_and_stopped_is_continued_with_its_argument():
+    class Quiet(Flaky):
+        def generate(self, requests: Sequence[Request]) -> list[Reply]:
+            self.seen += requests
+            return [Reply(text="<thinking>done thinking</thinking>") if r.messages[-1].role == "user"
+                    else Reply(text="the first answer holds</argument>") for r in requests]
+
+    agent = Quiet(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1).run(make_questions(1)[0]))]).values()
+    assert [turn.text for turn in t.turns] == ["the first answer holds"] * 2
+    assert all(turn.meta == {"attempts": 2, "format": "tagged", "continued": True} for turn in t.turns)
+    retries = agent.seen[2:]
+    assert [r.messages[-1].content for r in retries] == ["<thinking>done thinking</thinking>\n\n<argument>"] * 2
