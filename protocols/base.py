@@ -294,7 +294,8 @@ class Protocol(abc.ABC):
         messages = speech.messages
         if attempt and previous and _THINKING.search(previous) and not messages[-1].role == "assistant":
             closing = "\n</thinking>" if _OPEN_THINKING.search(previous) else ""
-            messages = (*messages, Message("assistant", f"{previous.rstrip()}{closing}\n\n<argument>"))
+            # the reply goes back in as text: chat-control strings in it stay inert, like every rendered message
+            messages = (*messages, Message("assistant", prompts.inert(f"{previous.rstrip()}{closing}\n\n<argument>")))
         elif attempt and temperature == 0:
             temperature = opts.retry_temperature
         seed = None
