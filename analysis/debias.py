@@ -35,7 +35,8 @@ TIE = 1e-9
 RAW = {"correct_raw": "correct", "invalid_raw": "invalid", "p_correct_raw": "p_correct", "verdict_raw": "verdict"}
 """The presented-order decision; for an episode that was not debiased it is the episode's decision."""
 COLUMN_DEFAULTS = {"debiased": False, "decision_method": "logprobs", "agent_choice_valid": True,
-                   "lenient_turns": 0, "retried_turns": 0, "p_correct_swapped": np.nan}
+                   "lenient_turns": 0, "retried_turns": 0, "forced_turns": 0,
+                   "p_correct_swapped": np.nan}
 
 
 def with_defaults(results: pd.DataFrame) -> pd.DataFrame:
@@ -135,13 +136,14 @@ def degraded_shares(results: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     - `structured_share`: episodes whose decision was read from constrained text, not label probabilities;
     - `choice_invalid_share`: open-protocol episodes whose agent gave no valid choice of answer (other
       protocols: empty);
-    - `invalid_turn_share`, `lenient_turn_share`, `retried_turn_share`: agent turns left invalid after every
-      retry, accepted without `<argument>` tags, and needing more than one attempt, over all agent turns.
+    - `invalid_turn_share`, `lenient_turn_share`, `retried_turn_share`, `forced_turn_share`: agent turns left
+      invalid after every retry, accepted without `<argument>` tags, sampled more than once, and whose argument
+      the harness opened after the thinking budget (budget forcing), over all agent turns.
     """
     from analysis.metrics import _groups
 
     frame = with_defaults(results)
-    turns = [c for c in ("invalid_turns", "lenient_turns", "retried_turns")
+    turns = [c for c in ("invalid_turns", "lenient_turns", "retried_turns", "forced_turns")
              if "agent_turns" in results and c in results]
     rows = []
     for keys, part in _groups(frame, by):

@@ -35,7 +35,8 @@ def consultant_requests(limit: int, max_tokens: int) -> list:
     from protocols.consultancy import Consultancy
     from tasks import load_questions
 
-    protocol = Consultancy(rounds=1, max_tokens=max_tokens, seed=0)  # the laptop study's settings
+    # the laptop study's settings; the whole turn budget in one request (the backend is what is measured)
+    protocol = Consultancy(rounds=1, max_tokens=max_tokens, thinking_tokens=max_tokens, seed=0)
     requests = []
     for q in load_questions("quality", limit=limit, seed=0):
         for order in (q, q.swapped()):

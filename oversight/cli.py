@@ -68,6 +68,9 @@ Consultant = Annotated[Optional[str], typer.Option(help="Consultant model spec (
 Backend = Annotated[str, typer.Option(help="Backend for specs without one: auto | vllm | hf | openai | scripted.",
                                       rich_help_panel="Models")]
 MaxTokens = Annotated[int, typer.Option(help="Token budget per agent turn.", rich_help_panel="Models")]
+ThinkingTokens = Annotated[Optional[int], typer.Option(
+    help="Tokens a turn may think before its argument is forced (default: half of --max-tokens; equal to it: "
+    "off).", rich_help_panel="Models")]
 Temperature = Annotated[float, typer.Option(help="Agent sampling temperature.", rich_help_panel="Models")]
 Out = Annotated[str, typer.Option(help="Parent folder of run folders.", rich_help_panel="Output")]
 Name = Annotated[Optional[str], typer.Option(help="Run folder name (default: derived from the config; "
@@ -122,7 +125,8 @@ def run(
     debias: Debias = _default("debias"), judge: JudgePanel = None, panel_aggregate: PanelAggregate = _default("panel_aggregate"),
     judge_temperature: JudgeTemperature = _default("judge_temperature"),
     debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
-    max_tokens: MaxTokens = _default("max_tokens"), temperature: Temperature = _default("temperature"),
+    max_tokens: MaxTokens = _default("max_tokens"), thinking_tokens: ThinkingTokens = None,
+    temperature: Temperature = _default("temperature"),
     out_dir: Annotated[str, typer.Option("--out", help="Parent folder of run folders.",
                                          rich_help_panel="Output")] = "runs",
     name: Name = None,
@@ -147,8 +151,8 @@ def run(
         make_config(protocol=protocol, task=task, limit=limit, seed=seed, data=data, order=order,
                          rounds=rounds, turns=turns, word_limit=word_limit, judge=judge or _default("judge"),
                          panel_aggregate=panel_aggregate, judge_temperature=judge_temperature, debater=debater,
-                         consultant=consultant, backend=backend, max_tokens=max_tokens, temperature=temperature,
-                         best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot, quotes=quotes,
+                         consultant=consultant, backend=backend, max_tokens=max_tokens, thinking_tokens=thinking_tokens,
+                         temperature=temperature, best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot, quotes=quotes,
                          debias=debias, out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
                          cache=cache, base_url=base_url, max_connections=max_connections,
                          request_timeout=request_timeout, serve=serve, tensor_parallel_size=tensor_parallel_size,

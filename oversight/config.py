@@ -17,7 +17,9 @@ from oversight.errors import ConfigError
 # so runs that do not use them keep their folder (and resume).
 _ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0,
                 # runs judged in one label order keep the folder they had before order-debiased judging
-                "debias": False}
+                "debias": False,
+                # budget forcing's default (half of max_tokens) came with it
+                "thinking_tokens": None}
 # Fields that do not change what a run computes; they are left out of the run id.
 _NOT_IDENTITY = ("out", "name", "allow_code_exec")
 # Serving settings: where and how models run, not what they compute (a resumed run may change them).
@@ -61,7 +63,11 @@ class RunConfig(BaseModel):
     backend: Literal["auto", "vllm", "hf", "openai", "scripted"] = "auto"
     """Backend for specs without one (`embedded:`, model ids): auto = vllm if installed, else hf."""
     max_tokens: int = Field(default=256, ge=1)
-    """Token budget of each agent turn."""
+    """Token budget of each agent turn, all its requests together."""
+    thinking_tokens: int | None = Field(default=None, ge=1)
+    """Tokens a turn may spend before its argument must begin; a reply still thinking then has its thinking closed
+    and its argument opened (budget forcing, Muennighoff et al. 2025). Default: half of `max_tokens`;
+    `max_tokens` turns forcing off."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     """Agent sampling temperature (0 = greedy)."""
     word_limit: int = Field(default=150, ge=1)
@@ -117,6 +123,9 @@ class RunConfig(BaseModel):
         if self.best_of_n > 1 and self.temperature == 0:
             raise ValueError("best_of_n > 1 samples several candidates: set temperature > 0 (e.g. 0.8, as "
                              "Khan et al. 2024), otherwise every candidate would be the same")
+        if self.thinking_tokens is not None and self.thinking_tokens > self.max_tokens:
+            raise ValueError(f"thinking_tokens (--thinking-tokens) {self.thinking_tokens} is part of a turn's token "
+                             f"budget: set it at most max_tokens (--max-tokens) {self.max_tokens}")
         if any(v < 1 for v in self.word_limits.values()):
             raise ValueError(f"word_limits must be >= 1, got {self.word_limits}")
         return self

@@ -20,8 +20,9 @@ def integrity_lines(results) -> list[str]:
     if "agent_turns" in results and results["agent_turns"].fillna(0).sum():
         turns = int(results["agent_turns"].fillna(0).sum())
         count = {c: int(results[c].fillna(0).sum()) if c in results else 0
-                 for c in ("retried_turns", "lenient_turns", "invalid_turns")}
-        lines.append(f"agent turns: {turns}; retried {count['retried_turns']}, accepted without <argument> tags "
+                 for c in ("forced_turns", "retried_turns", "lenient_turns", "invalid_turns")}
+        lines.append(f"agent turns: {turns}; argument forced after the thinking budget {count['forced_turns']}, "
+                     f"sampled again {count['retried_turns']}, accepted without <argument> tags "
                      f"{count['lenient_turns']}, invalid after every retry {count['invalid_turns']}")
     if "decision_method" in results and (results["decision_method"] == "structured").any():
         share = (results["decision_method"] == "structured").mean()

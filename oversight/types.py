@@ -160,6 +160,9 @@ class Reply:
     token_ids: tuple[int, ...] = ()
     logprobs: tuple[float, ...] = ()
     """Log-probability of each generated token, when the backend gives them."""
+    finish_reason: str | None = None
+    """Why generation ended: `length` (the request's `max_tokens` ran out), `stop` (end of sequence or a stop
+    string); None when the backend does not say."""
     option_probs: tuple[float, ...] = ()
     """For choice requests: P(option) renormalised over the options, in `options` order."""
     option_mass: float | None = None

@@ -43,6 +43,8 @@ ARGUMENT_END = "</argument>"
 """Stop sequence of every agent turn: nothing after the argument reaches the judge, so it is not generated."""
 _ARGUMENT = re.compile(r"<argument>(.*?)(?:</argument>|$)", re.DOTALL | re.IGNORECASE)
 _THINKING = re.compile(r"<thinking>.*?(?:</thinking>|$)", re.DOTALL | re.IGNORECASE)
+_OPENED = "\n\n<argument>"
+"""How a forced argument starts, after the closed thinking."""
 _REOPENED = re.compile(r"^\s*<argument>", re.IGNORECASE)
 """A continuation that opens the argument again (the prompt already did)."""
 _OPEN_THINKING = re.compile(r"<thinking>(?!.*</thinking>)", re.DOTALL | re.IGNORECASE)
@@ -70,6 +72,10 @@ class ProtocolOptions:
     word_limits: Mapping[str, int] = field(default_factory=dict)
     """Per role family (`debater`, `consultant`, `judge` for judge questions), overriding `word_limit`."""
     max_tokens: int = 256
+    """Token budget of an agent turn, all its requests together (thinking, argument, a continuation)."""
+    thinking_tokens: int | None = None
+    """The part of `max_tokens` a turn may spend before its argument must begin: a reply still thinking there is
+    closed and its argument opened (budget forcing, Muennighoff et al. 2025). None: half of `max_tokens`."""
     temperature: float = 0.0
     seed: int | None = None
     best_of_n: int = 1
@@ -100,6 +106,12 @@ class ProtocolOptions:
 
     def limit_for(self, role: str) -> int:
         return self.word_limits.get(role.split("_")[0], self.word_limit)
+
+    @property
+    def opening_tokens(self) -> int:
+        """`max_tokens` of a turn's first request: the thinking budget."""
+        budget = self.thinking_tokens if self.thinking_tokens is not None else max(1, self.max_tokens // 2)
+        return min(budget, self.max_tokens)
 
 
 @dataclass(frozen=True)
@@ -211,14 +223,19 @@ class Protocol(abc.ABC):
     # ----------------------------------------------------------------------------------- agents
 
     def speak(self, question: Question, speeches: list[Speech], round_: int) -> Steps:
-        """Turns for `speeches` (spoken at once): candidates, retries, best-of-N choice, quotes.
+        """Turns for `speeches` (spoken at once): candidates, budgets, retries, best-of-N choice, quotes.
 
-        A reply is usable when it has public text: its `<argument>` (format followed), or else its text with
-        any thinking removed (accepted leniently, recorded as `format: lenient`). Only a reply with no usable
-        text is asked again: when it thought but wrote no argument (it ran out of tokens inside `<thinking>`, or
-        stopped after it), the retry continues that reply after its thinking, closed if need be, and an opening
-        `<argument>` (only the argument is generated); otherwise the whole turn is sampled again. Every agent
-        request stops at `</argument>`.
+        A turn spends at most `max_tokens` generated tokens, all its requests (retries included) together. Its
+        first request may use `opening_tokens` of them (the thinking budget) and stops at `</argument>`. A reply that is unfinished then is finished by one continuation,
+        with the rest of the budget, in one batch for all speakers:
+        - still inside `<thinking>` (the budget ran out, or it stopped there), or thought and wrote no
+          argument: its thinking is closed and an `<argument>` opened, so only the argument is generated
+          (budget forcing, Muennighoff et al. 2025; recorded as `forced`);
+        - cut by the budget inside its argument (or untagged text) before the word limit: continued as it stands.
+        A reply that ended by itself is finished only when `retries` allows a second request. A reply is usable
+        when it has public text: its `<argument>` (format followed), or else its text with any thinking removed
+        (accepted leniently, `format: lenient`). A turn still without usable text is sampled again from
+        scratch within what is left of its budget, up to `retries` times, and is then recorded invalid.
         """
         opts = self.options
         n = opts.best_of_n
@@ -226,21 +243,34 @@ class Protocol(abc.ABC):
         slots = [(s, i) for s in range(len(speeches)) for i in range(n)]
         raws: dict[tuple[int, int], str] = {}
         attempts: dict[tuple[int, int], int] = {}
-        continued: set[tuple[int, int]] = set()
+        finished_how: dict[tuple[int, int], str] = {}  # slot -> "continued" / "forced", when a continuation ended it
+        spent = dict.fromkeys(slots, 0)  # generated tokens per slot, every request of the turn counted
         pending = slots
         for attempt in range(opts.retries + 1):
-            requests = [self._agent_request(question, speeches[s], round_, i, attempt,
-                                            None if (s, i) in continued else raws.get((s, i)))
-                        for s, i in pending]
-            replies = yield requests
-            for slot, request, reply in zip(pending, requests, replies):
-                if request.messages is not speeches[slot[0]].messages:  # a continuation of the unfinished reply
-                    raws[slot] = request.messages[-1].content + _REOPENED.sub("", reply.text, count=1)
-                    continued.add(slot)
-                else:
-                    raws[slot] = reply.text
-                attempts[slot] = attempt + 1
-            pending = [slot for slot in pending if not _has_argument(raws[slot])]
+            opening = [self._agent_request(question, speeches[s], round_, i, attempt,
+                                           min(opts.opening_tokens, opts.max_tokens - spent[(s, i)]))
+                       for s, i in pending]
+            replies = yield opening
+            unfinished = []
+            for slot, request, reply in zip(pending, opening, replies):
+                raws[slot], attempts[slot] = reply.text, attempt + 1
+                finished_how.pop(slot, None)
+                cut = _ran_out(reply, request)
+                spent[slot] += _spent(reply, request)
+                left = opts.max_tokens - spent[slot]
+                todo = _unfinished(reply.text, cut, opts.limit_for(speeches[slot[0]].role))
+                if todo is not None and left > 0 and (cut or opts.retries):
+                    unfinished.append((slot, request, *todo, left))
+            if unfinished:
+                requests = [self._continuation(request, prefix, left) for _, request, prefix, _, left in unfinished]
+                replies = yield requests
+                for (slot, *_, forced, _), request, reply in zip(unfinished, requests, replies):
+                    spent[slot] += _spent(reply, request)
+                    text = _REOPENED.sub("", reply.text, count=1) if forced else reply.text
+                    raws[slot] = request.messages[-1].content + text
+                    finished_how[slot] = "forced" if forced else "continued"
+            # a turn with no usable text is sampled again while its budget lasts
+            pending = [slot for slot in pending if not _has_argument(raws[slot]) and spent[slot] < opts.max_tokens]
             if not pending:
                 break
         valid = {slot for slot in slots if _has_argument(raws[slot])}
@@ -249,8 +279,10 @@ class Protocol(abc.ABC):
             speech = speeches[s]
             text = public_argument(raws[(s, i)], opts.limit_for(speech.role))
             meta: dict[str, Any] = {"attempts": attempts[(s, i)], "format": argument_format(raws[(s, i)])}
-            if (s, i) in continued:
+            if (s, i) in finished_how:
                 meta["continued"] = True
+                if finished_how[(s, i)] == "forced":
+                    meta["forced"] = True
             if verifier is not None:
                 check = verifier.check(text)
                 text, meta["quotes"], meta["verified_quotes"] = check.text, check.quotes, check.verified
@@ -284,26 +316,29 @@ class Protocol(abc.ABC):
         """The replica's part of a request's identity (none for the first, so its seeds do not depend on it)."""
         return (self.options.replica,) if self.options.replica else ()
 
-    def _agent_request(self, question: Question, speech: Speech, round_: int, candidate: int, attempt: int,
-                       previous: str | None = None) -> Request:
-        """Candidate `candidate`, try `attempt` of a turn. Sampled requests carry their own seed (`request_seed`);
-        a greedy run's whole-turn retry samples at `retry_temperature` (greedy would repeat itself); a reply that
-        thought but wrote no argument is continued instead (see `speak`)."""
+    def _agent_request(self, question: Question, speech: Speech, round_: int, candidate: int,
+                       attempt: int, max_tokens: int) -> Request:
+        """The first request of candidate `candidate`, try `attempt` of a turn (at most `max_tokens`).
+        Sampled requests carry their own seed (`request_seed`); a greedy run's retry samples at
+        `retry_temperature` (greedy would repeat itself)."""
         opts = self.options
-        temperature = opts.temperature
-        messages = speech.messages
-        if attempt and previous and _THINKING.search(previous) and not messages[-1].role == "assistant":
-            closing = "\n</thinking>" if _OPEN_THINKING.search(previous) else ""
-            # the reply goes back in as text: chat-control strings in it stay inert, like every rendered message
-            messages = (*messages, Message("assistant", prompts.inert(f"{previous.rstrip()}{closing}\n\n<argument>")))
-        elif attempt and temperature == 0:
-            temperature = opts.retry_temperature
+        temperature = opts.retry_temperature if attempt and opts.temperature == 0 else opts.temperature
         seed = None
         if temperature > 0:
             seed = request_seed(opts.seed, "turn", question.id, bool(question.meta.get("swapped")), speech.role,
                                 speech.side, round_, candidate, attempt, *self._replica())
-        sampling = Sampling(max_tokens=opts.max_tokens, temperature=temperature, seed=seed, stop=(ARGUMENT_END,))
-        return Request(role=speech.role, messages=messages, sampling=sampling)
+        sampling = Sampling(max_tokens=max_tokens, temperature=temperature, seed=seed, stop=(ARGUMENT_END,))
+        return Request(role=speech.role, messages=speech.messages, sampling=sampling)
+
+    @staticmethod
+    def _continuation(opening: Request, prefix: str, max_tokens: int) -> Request:
+        """The request that finishes an unfinished reply: the reply (`prefix`) goes back as the start of the
+        assistant's message, which the model continues, sampled like the opening request (its seed moved on)."""
+        sampling = opening.sampling
+        seed = None if sampling.seed is None else request_seed(sampling.seed, "continuation")
+        # the reply goes back in as text: chat-control strings in it stay inert, like every rendered message
+        return Request(role=opening.role, messages=(*opening.messages, Message("assistant", prompts.inert(prefix))),
+                       sampling=dataclasses.replace(sampling, max_tokens=max_tokens, seed=seed))
 
     def _score(self, question: Question, speeches: list[Speech], valid: list[tuple[int, int]],
                as_turn: Callable[[int, int], Turn]) -> Steps:
@@ -338,6 +373,32 @@ class Protocol(abc.ABC):
 
 def _has_argument(raw: str) -> bool:
     return bool(public_argument(raw))
+
+
+def _ran_out(reply: Reply, request: Request) -> bool:
+    """Whether the reply was cut by its `max_tokens` (when the backend does not say: it used them all)."""
+    if reply.finish_reason is not None:
+        return reply.finish_reason == "length"
+    return len(reply.token_ids) >= request.sampling.max_tokens
+
+
+def _spent(reply: Reply, request: Request) -> int:
+    """Generated tokens of a reply (when the backend does not count them: all it was allowed, unless it is empty)."""
+    return len(reply.token_ids) if reply.token_ids or not reply.text else request.sampling.max_tokens
+
+
+def _unfinished(raw: str, cut: bool, word_limit: int) -> tuple[str, bool] | None:
+    """(the text a continuation of reply `raw` starts from, whether the harness opened its argument), or None
+    when there is nothing to finish (see `Protocol.speak`)."""
+    if _OPEN_THINKING.search(raw):
+        return f"{raw.rstrip()}\n</thinking>{_OPENED}", True
+    public = public_argument(raw)
+    if public:
+        return (raw, False) if cut and len(public.split()) < word_limit else None
+    thought = _THINKING.search(raw)
+    if thought:  # it thought, then wrote nothing (or an empty argument, left out)
+        return raw[:thought.end()].rstrip() + _OPENED, True
+    return None  # nothing written: only a new sample can help
 
 
 def decision_from(reply: Reply) -> JudgeDecision:
@@ -409,11 +470,12 @@ def argument_format(raw: str) -> str:
 
 
 def turn_columns(transcript: Transcript) -> dict[str, Any]:
-    """Columns every protocol with agents shares: invalid, lenient and retried turns, quote counts."""
+    """Columns every protocol with agents shares: invalid, lenient, forced and retried turns, quote counts."""
     agent_turns = [t for t in transcript.turns if t.meta.get("kind") != "reasoning" and t.role != "judge"]
     quotes = sum(t.meta.get("quotes", 0) for t in agent_turns)
     verified = sum(t.meta.get("verified_quotes", 0) for t in agent_turns)
     return {"agent_turns": len(agent_turns), "invalid_turns": sum(bool(t.meta.get("invalid")) for t in agent_turns),
             "lenient_turns": sum(t.meta.get("format") == "lenient" for t in agent_turns),
             "retried_turns": sum(t.meta.get("attempts", 1) > 1 for t in agent_turns),
+            "forced_turns": sum(bool(t.meta.get("forced")) for t in agent_turns),
             "quotes": quotes, "verified_quotes": verified}

@@ -77,7 +77,7 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
     # ...and, order-debiased (the default), has no preference at all: every decision is a tie, invalid.
     assert results["debiased"].all() and results["invalid"].all() and not results["correct"].any()
     assert "accuracy" in first.stdout and "95% CI" in first.stdout
-    assert "the presented order alone: accuracy 0.500" in first.stdout and "agent turns: 48; retried 0" in first.stdout
+    assert "the presented order alone: accuracy 0.500" in first.stdout and "agent turns: 48; argument forced after the thinking budget 0, sampled again 0" in first.stdout
 
     again = oversight(*args)
     assert again.returncode == 0
@@ -88,7 +88,8 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
 SHARED_COLUMNS = {"question_id", "article", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
                   "verdict", "correct", "invalid", "judge_mass", "best_of_n", "debiased", "p_correct_raw",
                   "verdict_raw", "correct_raw", "invalid_raw", "p_correct_swapped", "decision_method"}
-AGENT_COLUMNS = {"agent_turns", "invalid_turns", "lenient_turns", "retried_turns", "quotes", "verified_quotes"}
+AGENT_COLUMNS = {"agent_turns", "invalid_turns", "lenient_turns", "retried_turns", "forced_turns", "quotes",
+                 "verified_quotes"}
 OPEN_COLUMNS = {"agent_choice", "agent_correct", "agent_choice_valid", "judge_agrees"}
 
 

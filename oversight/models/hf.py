@@ -240,16 +240,20 @@ class HFBackend(Backend):
         out = []
         for row, row_lp, limit in zip(new, lps, max_tokens):
             n = min(limit, len(row))
+            ended = False  # by end of sequence or a stop string, not by the token budget
             for j in range(n):
                 if row[j] in self.eos_ids:
-                    n = j + 1
+                    n, ended = j + 1, True
                     break
             pad = self.tokenizer.pad_token_id
             while stop and n and row[n - 1] == pad and pad not in self.eos_ids:
                 n -= 1  # a row a stop string ended is padded to the batch's length
             toks = row[:n]
-            text = _cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), stop)
-            out.append(Reply(text=text, token_ids=tuple(toks), logprobs=tuple(row_lp[:n])))
+            decoded = self.tokenizer.decode(toks, skip_special_tokens=True)
+            text = _cut_at_stop(decoded, stop)
+            ended = ended or text != decoded or any(text.endswith(s) for s in stop) or n < min(limit, budget)
+            out.append(Reply(text=text, token_ids=tuple(toks), logprobs=tuple(row_lp[:n]),
+                             finish_reason="stop" if ended else "length"))
         return out
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:

@@ -390,7 +390,7 @@ class OpenAIBackend(Backend):
         positions = choice.logprobs.content if choice.logprobs is not None and choice.logprobs.content else []
         token_ids = tuple(int(t) for t in (getattr(choice, "token_ids", None) or ()))
         return Reply(text=choice.message.content or "", token_ids=token_ids,
-                     logprobs=tuple(float(p.logprob) for p in positions))
+                     logprobs=tuple(float(p.logprob) for p in positions), finish_reason=choice.finish_reason)
 
     async def _choice_one(self, request: Request) -> Reply:
         if self.choice_method in ("auto", "logprobs"):

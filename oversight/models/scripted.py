@@ -6,9 +6,12 @@ Models (`scripted:NAME`):
   function of the prompt text.
 - `first` / `second`: choice always prefers the first / second option (P = 0.9).
 - `ramble`: like `echo`, but generate writes on after its argument unless a stop sequence ends it.
+- `thinker`: generate thinks without end (`<thinking>` and no argument) until its token budget runs out,
+  and argues only when its reply is continued after an opened `<argument>`.
 - `correct`: choice prefers the option whose label precedes the marker `[correct]` in the prompt
   (tests plant the marker); otherwise uniform.
 
+A reply is one token per word, cut at the request's `max_tokens` (then `finish_reason="length"`).
 Every call is recorded in `calls` (kind, roles, size) so tests can count batches.
 """
 
@@ -23,7 +26,7 @@ from oversight.models.base import Backend
 from oversight.registry import register
 from oversight.types import Reply, Request
 
-POLICIES = ("echo", "first", "second", "correct", "ramble")
+POLICIES = ("echo", "first", "second", "correct", "ramble", "thinker")
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,17 @@ class ScriptedBackend(Backend):
             text = f"<argument>As {r.role}, my answer is right (note {tag:.4f}).</argument>"
             if self.model == "ramble":  # keeps talking after its argument, until a stop sequence ends it
                 text += " And one more thing." * 20
-                ends = [text.index(s) + len(s) for s in r.sampling.stop if s in text]
-                text = text[:min(ends)] if ends else text
-            replies.append(Reply(text=text, token_ids=tuple(range(len(text.split())))))
+            elif self.model == "thinker":
+                opened = r.messages[-1].role == "assistant" and r.messages[-1].content.endswith("<argument>")
+                text = (f"As {r.role}, my answer is right (note {tag:.4f}).</argument>" if opened
+                        else "<thinking>" + " hmm" * 10_000)
+            ends = [text.index(s) + len(s) for s in r.sampling.stop if s in text]
+            text = text[:min(ends)] if ends else text
+            words = text.split()
+            cut = len(words) > r.sampling.max_tokens
+            text = " ".join(words[:r.sampling.max_tokens]) if cut else text
+            replies.append(Reply(text=text, token_ids=tuple(range(len(text.split()))),
+                                 finish_reason="length" if cut else "stop"))
         return replies
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:

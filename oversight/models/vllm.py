@@ -269,7 +269,7 @@ class VLLMBackend(Backend):
             lps: tuple[float, ...] = ()
             if o.logprobs is not None:
                 lps = tuple(float(step[t].logprob) for step, t in zip(o.logprobs, toks))
-            replies.append(Reply(text=o.text, token_ids=toks, logprobs=lps))
+            replies.append(Reply(text=o.text, token_ids=toks, logprobs=lps, finish_reason=getattr(o, "finish_reason", None)))
         return replies
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:

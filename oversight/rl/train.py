@@ -70,7 +70,7 @@ def policy_role(config: TrainConfig) -> str:
 
 def make_protocol(config: TrainConfig, temperature: float, seed: int) -> Protocol:
     options = ProtocolOptions(rounds=config.rounds, word_limit=config.word_limit, max_tokens=config.max_tokens,
-                              temperature=temperature, seed=seed, retries=0)
+                              thinking_tokens=config.max_tokens, temperature=temperature, seed=seed, retries=0)
     return lookup("protocol", config.protocol)(options)
 
 

@@ -59,6 +59,8 @@ CASES = [
          (r"--rounds: input should be greater than or equal to 1, got 0",)),
     Case("flag of the wrong type", ("run", "debate", "--rounds", "three", *SCRIPTED),
          (r"Invalid value for '--rounds': Input should be a valid integer",)),
+    Case("thinking budget over the turn's", ("run", "debate", "--max-tokens", "64", "--thinking-tokens", "100",
+                                             *SCRIPTED), (r"thinking_tokens \(--thinking-tokens\) 100 .*at most max_tokens \(--max-tokens\) 64",)),
     Case("unknown flag", ("run", "debate", "--roundz", "2", *SCRIPTED), (r"No such option: --roundz",)),
     Case("unknown protocol", ("run", "debat", *SCRIPTED), (r"unknown protocol 'debat'", r"debate")),
     Case("unknown task", ("run", "debate", "--task", "maths", *SCRIPTED), (r"unknown task 'maths'", r"\bmath\b")),

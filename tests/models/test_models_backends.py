@@ -335,6 +335,9 @@ def test_hf_generation_ends_at_a_stop_string(hf_judge):
     for s, f in zip(stopped, full):
         assert s.text.count(" ") <= 1 and (not s.text or s.text.endswith(" ") or s.text == f.text)
         assert f.text.startswith(s.text) and len(s.token_ids) <= len(f.token_ids)
+        # why each ended: the stop string (or end of sequence), or the 48-token budget
+        assert s.finish_reason == "stop" or (s.text == f.text and len(s.token_ids) == 48)
+        assert f.finish_reason == ("length" if len(f.token_ids) == 48 else "stop")
 
 
 @slow
@@ -495,11 +498,13 @@ def test_vllm_stop_sequences_end_generation_with_the_stop_string(vllm_judge):
     cut = vllm_judge.generate(requests)
     assert sum(stop is not None for stop in stops) >= 4
     for reply, stopped, stop in zip(free, cut, stops):
+        assert reply.finish_reason == ("length" if len(reply.token_ids) == 24 else "stop")
         if stop is None:
             assert stopped.text == reply.text
             continue
         end = reply.text.index(stop) + len(stop)
         assert stopped.text == reply.text[:end]  # the stop string stays in the text
+        assert stopped.finish_reason == "stop"
         assert len(stopped.token_ids) < len(reply.token_ids) and len(stopped.logprobs) == len(stopped.token_ids)
 
 

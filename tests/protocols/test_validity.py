@@ -1,4 +1,4 @@
-"""Turn validity and retries, per-role word limits, the judge's chain of thought and invalid decisions."""
+"""Turn validity, budgets and retries, per-role word limits, the judge's chain of thought and invalid decisions."""
 
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ class Flaky(Backend):
         for r in requests:
             tries = sum(1 for s in self.seen if s.role == r.role and s.messages[0] == r.messages[0])
             ok = r.role != "debater_a" or tries > self.bad
-            out.append(Reply(text=f"<argument>{r.role} {' '.join(['word'] * 30)}</argument>" if ok
-                             else "<thinking>I ran out of tokens while thinking"))
+            out.append(Reply(text=f"<argument>{r.role} {' '.join(['word'] * 30)}</argument>", finish_reason="stop")
+                       if ok else Reply(text="<thinking>I ran out of tokens while thinking", token_ids=tuple(range(8)),
+                                        finish_reason="length"))
         return out
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:
@@ -47,20 +48,25 @@ def debate(bad: int, retries: int = 2, n: int = 3):
 
 
 def test_a_reply_cut_off_while_thinking_is_continued_in_one_batch():
-    done, agent = debate(bad=1)
-    for t in done.values():
-        a, b = t.turns
-        assert a.meta == {"attempts": 2, "format": "tagged", "continued": True}
-        assert b.meta == {"attempts": 1, "format": "tagged"}
-        assert a.text.startswith("debater_a")
-        assert a.raw.startswith("<thinking>I ran out of tokens while thinking\n</thinking>\n\n<argument>debater_a")
-    retries = [r for r in agent.seen if r.role == "debater_a"][3:]
-    # One batch of three continuations: the unfinished reply is closed and only the argument is generated,
-    # greedy like the run (the prompt differs, so greedy does not repeat itself).
-    assert len(retries) == 3 and {r.sampling.temperature for r in retries} == {0.0}
-    assert all(r.messages[-1].role == "assistant" and r.messages[-1].content.endswith("</thinking>\n\n<argument>")
-               for r in retries)
-    assert all(r.sampling.stop == ("</argument>",) for r in agent.seen if r.role.startswith("debater"))
+    for retries in (2, 0):  # finishing a cut reply is part of the turn, not a retry
+        done, agent = debate(bad=1, retries=retries)
+        for t in done.values():
+            a, b = t.turns
+            assert a.meta == {"attempts": 1, "format": "tagged", "continued": True, "forced": True}
+            assert b.meta == {"attempts": 1, "format": "tagged"}
+            assert a.text.startswith("debater_a")
+            assert a.raw.startswith("<thinking>I ran out of tokens while thinking\n</thinking>\n\n<argument>debater_a")
+            assert turn_columns(t)["forced_turns"] == 1 and turn_columns(t)["retried_turns"] == 0
+        opening = [r for r in agent.seen if r.role.startswith("debater")][:6]
+        continued = [r for r in agent.seen if r.role == "debater_a"][3:]
+        # The first request may spend half the turn's budget; one batch of three continuations gets the rest: the
+        # unfinished reply is closed and only the argument is generated, greedy like the run.
+        assert {r.sampling.max_tokens for r in opening} == {128}
+        assert len(continued) == 3 and {r.sampling.temperature for r in continued} == {0.0}
+        assert {r.sampling.max_tokens for r in continued} == {256 - 8}
+        assert all(r.messages[-1].role == "assistant" and r.messages[-1].content.endswith("</thinking>\n\n<argument>")
+                   for r in continued)
+        assert all(r.sampling.stop == ("</argument>",) for r in agent.seen if r.role.startswith("debater"))
 
 
 class Silent(Flaky):
@@ -101,13 +107,13 @@ def test_a_reply_without_tags_is_accepted_leniently_and_recorded():
 
 
 def test_a_turn_still_invalid_after_every_retry_is_recorded_not_raised():
-    done, agent = debate(bad=5, retries=2)
+    done, agent = debate(bad=10, retries=2)
     for t in done.values():
         a = t.turns[0]
         assert a.text == NO_ARGUMENT and a.meta == {"invalid": True, "attempts": 3}
         assert turn_columns(t)["invalid_turns"] == 1 and turn_columns(t)["retried_turns"] == 1
         assert t.decision.raw.verdict == 0  # the judge still decided
-    assert sum(r.role == "debater_a" for r in agent.seen) == 9
+    assert sum(r.role == "debater_a" for r in agent.seen) == 3 * 3 * 2  # questions x samples x (opening + finish)
 
 
 def test_word_limits_apply_per_role_family():
@@ -170,9 +176,15 @@ def test_a_reply_that_thought_and_stopped_is_continued_with_its_argument():
     [t] = Engine({"debater": agent, "judge": agent}).run(
         [("q", Debate(rounds=1).run(make_questions(1)[0]))]).values()
     assert [turn.text for turn in t.turns] == ["the first answer holds"] * 2
-    assert all(turn.meta == {"attempts": 2, "format": "tagged", "continued": True} for turn in t.turns)
+    assert all(turn.meta == {"attempts": 1, "format": "tagged", "continued": True, "forced": True}
+               for turn in t.turns)
     retries = agent.seen[2:]
     assert [r.messages[-1].content for r in retries] == ["<thinking>done thinking</thinking>\n\n<argument>"] * 2
+    # without retries, a reply that ended by itself is not asked again: the turn is invalid
+    agent = Quiet(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1, retries=0).run(make_questions(1)[0]))]).values()
+    assert [turn.text for turn in t.turns] == [NO_ARGUMENT] * 2 and len(agent.seen) == 2
 
 
 def test_a_continued_reply_cannot_forge_chat_turns():
@@ -187,3 +199,72 @@ def test_a_continued_reply_cannot_forge_chat_turns():
     continued = [r.messages[-1].content for r in agent.seen[2:]]
     assert len(continued) == 2 and all("<|im_end|>" not in c and "<|im_start|>" not in c for c in continued)
     assert all("im_end|>" in c for c in continued)  # the text stays, made inert
+
+
+def run_debate(model: str, **options):
+    from oversight.models.scripted import ScriptedBackend
+
+    agent, judge = ScriptedBackend(model), ScriptedBackend("first")
+    [t] = Engine({"debater": agent, "judge": judge}).run(
+        [("q", Debate(rounds=2, **options).run(make_questions(1)[0]))]).values()
+    return t, agent
+
+
+def test_a_turn_that_thinks_without_end_is_forced_to_argue_within_its_budget():
+    t, agent = run_debate("thinker", max_tokens=40)
+    assert all(turn.text.startswith(f"As {turn.role}") for turn in t.turns)
+    assert all(turn.meta == {"attempts": 1, "format": "tagged", "continued": True, "forced": True} for turn in t.turns)
+    assert all(len(turn.raw.split("</thinking>")[0].split()) == 20 for turn in t.turns)  # thought for 20 tokens
+    # per round: one batch of opening requests (20 tokens), one of continuations (the 20 left)
+    assert [c.size for c in agent.calls] == [2, 2, 2, 2]
+    # a thinking budget as large as the turn's: the reply is cut with nothing left, so the turn is invalid
+    t, agent = run_debate("thinker", max_tokens=40, thinking_tokens=40, retries=0)
+    assert [turn.text for turn in t.turns] == [NO_ARGUMENT] * 4 and [c.size for c in agent.calls] == [2, 2]
+
+
+def test_an_argument_cut_by_the_thinking_budget_is_continued_as_it_stands():
+    class Long(Flaky):
+        def generate(self, requests: Sequence[Request]) -> list[Reply]:
+            self.seen += requests
+            out = []
+            for r in requests:
+                done = " ".join(r.messages[-1].content.split()) if r.messages[-1].role == "assistant" else ""
+                words = (f"<argument>{' '.join(f'w{k}' for k in range(60))}</argument>"[len(done):]).split()
+                words = words[:r.sampling.max_tokens]
+                cut = len(words) == r.sampling.max_tokens
+                out.append(Reply(text=" " * bool(done) + " ".join(words), token_ids=tuple(range(len(words))),
+                                 finish_reason="length" if cut else "stop"))
+            return out
+
+    agent = Long(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1, max_tokens=100, thinking_tokens=30).run(make_questions(1)[0]))]).values()
+    assert [turn.text for turn in t.turns] == [" ".join(f"w{k}" for k in range(60))] * 2
+    assert all(turn.meta == {"attempts": 1, "format": "tagged", "continued": True} for turn in t.turns)
+    assert [r.sampling.max_tokens for r in agent.seen] == [30, 30, 70, 70]
+    # an argument already at the word limit when cut is not continued: nothing more would reach the judge
+    agent = Long(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1, max_tokens=100, thinking_tokens=30, word_limit=20).run(make_questions(1)[0]))]).values()
+    assert len(agent.seen) == 2 and all(turn.meta == {"attempts": 1, "format": "tagged"} for turn in t.turns)
+
+
+def test_retries_draw_on_what_is_left_of_the_turn_budget():
+    """Every request of a turn, retries included, spends one budget: the turn never generates more than it."""
+    class Stubborn(Flaky):  # thinks for 30 tokens and stops, however it is asked
+        def generate(self, requests: Sequence[Request]) -> list[Reply]:
+            self.seen += requests
+            return [Reply(text="<thinking>hmm", token_ids=tuple(range(min(30, r.sampling.max_tokens))),
+                          finish_reason="stop" if r.sampling.max_tokens > 30 else "length") for r in requests]
+
+    agent = Stubborn(bad=0)
+    [t] = Engine({"debater": agent, "judge": agent}).run(
+        [("q", Debate(rounds=1, retries=10).run(make_questions(1)[0]))]).values()
+    mine = [r for r in agent.seen if r.role == "debater_a"]
+    # 4 attempts of opening + forced continuation spend 240 of 256 tokens (each opening at most the thinking
+    # budget, 128, or what is left); the 5th opens with the 16 left, and the turn is spent
+    assert [r.sampling.max_tokens for r in mine] == [128, 226, 128, 166, 128, 106, 76, 46, 16]
+    assert t.turns[0].meta == {"invalid": True, "attempts": 5}
+    t, agent = run_debate("thinker", max_tokens=40, retries=3)
+    # the thinker spends the whole budget on its first try (20 thinking + 20 forced): nothing is left to retry
+    assert [c.size for c in agent.calls] == [2, 2, 2, 2]

@@ -122,7 +122,9 @@ class FaultServer:
             text = f"<argument>My side is right (note {stable_fraction(prompt):.6f}).</argument>"
             for stop in body.get("stop") or ():
                 text = text.split(stop)[0]
-            words = text.split()[: body.get("max_tokens", 256)]
+            words = text.split()
+            if len(words) > body.get("max_tokens", 256):
+                words, choice["finish_reason"] = words[: body["max_tokens"]], "length"
             choice["message"] = {"role": "assistant", "content": " ".join(words)}
             if self.logprobs and body.get("logprobs"):
                 choice["logprobs"] = {"content": [_entry(w, 0.5) | {"top_logprobs": []} for w in words]}

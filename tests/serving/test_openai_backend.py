@@ -220,9 +220,12 @@ def test_stop_sequences_are_sent_with_generation_requests(close_later):
         plain = gen(0)
         stopped = Request("debater_a", plain.messages, sampling=Sampling(max_tokens=32, stop=("</argument>", "note")))
         [full, cut] = b.generate([plain, stopped])
-    assert sorted(str(body.get("stop")) for body in server.requests) == ["None", "['</argument>', 'note']"]
+        [short] = b.generate([Request("debater_a", plain.messages, sampling=Sampling(max_tokens=2))])
+    assert sorted(str(body.get("stop")) for body in server.requests) == ["None", "None", "['</argument>', 'note']"]
     assert full.text.endswith("</argument>")
     assert cut.text == full.text.split("note")[0].strip() == "<argument>My side is right ("  # cut before "note"
+    assert full.finish_reason == cut.finish_reason == "stop"
+    assert short.text == "<argument>My side" and short.finish_reason == "length"  # the server's own reason
 
 
 def test_choice_from_logprobs_adds_the_space_path(close_later):
