@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 
 from oversight.errors import BackendError, ConfigError, OversightError
 from oversight.models.base import Backend
-from oversight.types import Reply, Request, Transcript
-from protocols.base import Episode
+from oversight.types import Episode, Reply, Request, Transcript
 
 OnFinish = Callable[[str, Transcript], None]
 OnError = Callable[[str, Exception], None]

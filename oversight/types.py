@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import hashlib
 import mimetypes
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -273,3 +274,10 @@ class Transcript:
             assignment=dict(d.get("assignment", {})),
             meta=d.get("meta", {}),
         )
+
+
+Episode = Generator[list[Request], list[Reply], Transcript]
+"""One question's protocol run: yields steps (requests answered together), receives their replies, returns the
+finished Transcript. The engine drives episodes; protocols write them."""
+Steps = Generator[list[Request], list[Reply], Any]
+"""A part of an episode (an agent turn, a judge decision) that returns some value."""

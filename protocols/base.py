@@ -22,17 +22,16 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from oversight import prompts
 from oversight.panel import PanelMember, aggregate
-from oversight.types import JudgeDecision, Message, Question, Reply, Request, Sampling, Transcript, Turn
+from oversight.types import (Episode, JudgeDecision, Message, Question, Reply, Request, Sampling, Steps,
+                             Transcript, Turn)
 from protocols.quotes import QuoteVerifier, strip_reserved
 
-Episode = Generator[list[Request], list[Reply], Transcript]
-Steps = Generator[list[Request], list[Reply], Any]
 
 JUDGE_OPTIONS = ("1", "2")
 NO_ARGUMENT = "[no valid argument]"
