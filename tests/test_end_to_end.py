@@ -96,3 +96,40 @@ def test_best_of_n_and_judge_reasoning_on_embedded_models(tmp_path, vllm_judge, 
             scores = [c["score"] for c in turn["meta"]["candidates"] if c["valid"]]
             assert all(0 <= s <= 1 for s in scores)
     assert turns[2]["meta"] == {"kind": "reasoning"} and turns[3]["meta"] == {"kind": "reasoning", "labels": "swapped"}
+
+
+def test_a_turn_budget_holds_on_the_real_agent_and_forced_turns_argue(tmp_path, vllm_judge, vllm_agent):
+    """Qwen with 8 tokens to think and 48 per turn: unfinished replies are continued, each turn keeps its budget."""
+    from oversight.models.base import Backend
+
+    class Counting(Backend):
+        def __init__(self, inner):
+            super().__init__(inner.model)
+            self.inner, self.spent = inner, []
+
+        def generate(self, requests):
+            replies = self.inner.generate(requests)
+            self.spent += [(r.messages[-1].role, r.sampling.max_tokens, len(p.token_ids), p.finish_reason)
+                           for r, p in zip(requests, replies)]
+            return replies
+
+        def choice(self, requests):
+            return self.inner.choice(requests)
+
+    agent = Counting(vllm_agent)
+    config = make_config(protocol="debate", task="math", limit=2, rounds=1, max_tokens=48, thinking_tokens=8,
+                         backend="vllm", out=str(tmp_path))
+    report = run_experiment(config, models={"judge": vllm_judge, "debater": agent})
+    records = check_run(report, "debate", episodes=2)
+    turns = [t for record in records for t in record["transcript"]["turns"]]
+    assert all(t["text"].strip() for t in turns)
+    openings = [s for s in agent.spent if s[0] == "user"]
+    continuations = [s for s in agent.spent if s[0] == "assistant"]
+    assert len(openings) == 4 and {s[1] for s in openings} == {8}
+    assert all(generated <= limit for _, limit, generated, _ in agent.spent)  # the backend kept each request's cap
+    # every opening cut at 8 tokens was continued with the 40 left (nothing is retried: each turn has text)
+    assert len(continuations) == sum(s[3] == "length" for s in openings) >= 1
+    assert {s[1] for s in continuations} == {40}
+    forced = [t for t in turns if t["meta"].get("forced")]
+    assert all("</thinking>\n\n<argument>" in t["raw"] for t in forced)
+    assert sum(t["meta"].get("continued", False) for t in turns) == len(continuations)
