@@ -8,7 +8,7 @@ deferred). The oracle curve defers first the episodes where only the strong judg
 those where only the cheap one is: the upper bound of any rule at every deferral fraction.
 
 Curves are computed on the test split only; the learned rule is fitted on the calibration split
-(`oversight.deferral`), so every rule is compared on questions none of them was fitted on.
+(`oversight.experiments.deferral`), so every rule is compared on questions none of them was fitted on.
 `curve_table` reads accuracy at a few deferral fractions and how much of the gap between the two
 single judges each rule closes there.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.plots import plt, save
-from oversight.deferral import DeferralRule
+from oversight.experiments.deferral import DeferralRule
 
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 

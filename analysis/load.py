@@ -2,7 +2,7 @@
 
 A run folder is any folder holding `results.parquet` (or, for a run cut off before it finished,
 `transcripts.jsonl`), except a sweep folder, whose `results.parquet` only merges its cells'; `load_runs` accepts run folders and parents of run folders (sweeps, tournaments)
-and walks them. On top of the columns every run writes (see `oversight.runner.result_row`) it adds:
+and walks them. On top of the columns every run writes (see `oversight.experiments.run.result_row`) it adds:
 
 - `run`: the run folder's path relative to the folder it was found under (`debate-math-1a2b3c4d`);
 - `family`: the task type (`closed`, `extractive`, `multimodal`), the grouping of the study's figures;
@@ -29,7 +29,7 @@ import yaml
 
 from oversight.errors import DataError
 from oversight.store import CONFIG, RESULTS, TRANSCRIPTS, RunStore
-from oversight.sweep_state import MANIFEST
+from oversight.experiments.sweep_state import MANIFEST
 from oversight.types import article_key
 
 TOURNAMENT = "tournament.yaml"

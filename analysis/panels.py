@@ -1,7 +1,7 @@
 """Judge panels by size: accuracy, calibration and variance as members are added.
 
 From a panel run's per-member probabilities of the correct answer (`member_p_correct`), every
-aggregation of `oversight.panel` is recomputed for sub-panels of each size k = 1 .. K (all subsets,
+aggregation of `protocols.panel` is recomputed for sub-panels of each size k = 1 .. K (all subsets,
 or `max_subsets` seeded ones when there are more), then averaged over the subsets:
 
 - `accuracy`: the sub-panel's verdict is correct (an invalid decision counts as wrong, as in runs);
@@ -12,7 +12,7 @@ or `max_subsets` seeded ones when there are more), then averaged over the subset
 - `variance`: across sub-panels of the same size, the variance of P(correct answer) per episode,
   averaged over episodes. An ensemble that averages out member noise drives it down with k.
 
-Each sub-panel is aggregated by `oversight.panel.aggregate` itself, on decisions rebuilt from the
+Each sub-panel is aggregated by `protocols.panel.aggregate` itself, on decisions rebuilt from the
 members' P(correct answer), so the analysis and the runs share one arithmetic.
 """
 
@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.calibration import brier_score, expected_calibration_error
 from analysis.plots import plt, save
-from oversight.panel import AGGREGATIONS, aggregate
+from protocols.panel import AGGREGATIONS, aggregate
 from oversight.types import JudgeDecision
 
 
@@ -52,7 +52,7 @@ def _member(p_correct: float) -> JudgeDecision:
 
 def panel_verdicts(members: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
     """(P(correct answer) the panel reports, whether its verdict is correct) per episode (rows), by the
-    run-time `oversight.panel.aggregate`; NaN and wrong where the panel's decision is invalid."""
+    run-time `protocols.panel.aggregate`; NaN and wrong where the panel's decision is invalid."""
     reported, right, _ = panel_decisions(members, how)
     return reported, right
 

@@ -100,7 +100,7 @@ def scripted(args: argparse.Namespace) -> None:
 
 def real(args: argparse.Namespace) -> None:
     from oversight.config import RunConfig
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     peak = [0.0]
     stop = threading.Event()

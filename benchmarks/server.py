@@ -1,6 +1,6 @@
 """Server path: the debate sweep through the `openai` backend against a local `vllm serve`.
 
-One managed `vllm serve` (oversight.serve.ManagedServer) holds the model; the engine plays the same
+One managed `vllm serve` (oversight.models.serve.ManagedServer) holds the model; the engine plays the same
 debates once per concurrency level, the backend sending at most `max_connections` requests at a
 time (1 = sequential). vLLM's continuous batching turns concurrent requests into batched steps, so
 wall time should fall with concurrency until the server's batch (or the CPU) is full. The server's
@@ -20,7 +20,7 @@ import urllib.request
 from benchmarks.common import SMOLLM2, machine_line, questions, timed
 from oversight.engine import Engine
 from oversight.models.openai import OpenAIBackend
-from oversight.serve import ManagedServer
+from oversight.models.serve import ManagedServer
 from protocols.debate import Debate
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from oversight import prompts
-from oversight.panel import PanelMember, aggregate
+from protocols.panel import PanelMember, aggregate
 from oversight.types import (Episode, JudgeDecision, Message, Question, Reply, Request, Sampling, Steps,
                              Transcript, Turn)
 from protocols.quotes import QuoteVerifier, strip_reserved
@@ -91,7 +91,7 @@ class ProtocolOptions:
     judge_temperature: float = 0.0
     """Sampling temperature of the judge's reasoning (`judge_cot`); > 0 lets panel members differ by seed."""
     panel: tuple[PanelMember, ...] = ()
-    """Judge panel members (oversight/panel.py); empty: one judge, role `judge`."""
+    """Judge panel members (protocols/panel.py); empty: one judge, role `judge`."""
     panel_aggregate: str = "mean"
     """How a panel's member decisions combine: `majority`, `mean` or `logmean`."""
     quotes: bool = True

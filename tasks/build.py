@@ -40,7 +40,7 @@ from tasks.base import get_task, resolve_data_file, sample_indices
 from tasks.built import write_built
 from tasks.gsm8k_programs import ProgramOptions, printed_answer, program_runner, same_number
 from tasks.gsm8k_steps import _display
-from tasks.sandbox import require_code_execution, run_python
+from oversight.sandbox import require_code_execution, run_python
 
 Source = Literal["mutate", "sample"]
 BUILDABLE = {"math": ("mutate", "sample"), "code": ("mutate",), "code-mbpp": ("mutate",)}

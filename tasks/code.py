@@ -1,7 +1,7 @@
 """HumanEval (`code`) and MBPP (`code-mbpp`): which of two solutions passes the hidden tests? Family `code`.
 
 Each question shows a programming problem and two candidate solutions; exactly one passes the
-problem's tests, and both were run against them in the sandbox (`tasks/sandbox.py`). The judge sees
+problem's tests, and both were run against them in the sandbox (`oversight/sandbox/`). The judge sees
 the problem and the two solutions, never the tests.
 
 - `code`: HumanEval (`openai/openai_humaneval`, or a local `humaneval/HumanEval.jsonl.gz`, fields
@@ -45,7 +45,7 @@ from oversight.types import Question
 from tasks.base import Record, Task, TaskInfo, load_hub_split, read_jsonl, require_str_fields
 from tasks.built import built_question, is_built
 from tasks.code_mutants import mutants
-from tasks.sandbox import SandboxResult, require_code_execution, run_python
+from oversight.sandbox import SandboxResult, require_code_execution, run_python
 
 MAX_TRIES = 12
 """Mutants run per problem before giving up on it."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from oversight.config import make_config
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 
 pytestmark = pytest.mark.slow
 

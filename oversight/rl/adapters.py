@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import protocols  # noqa: F401  (registers protocols)
 from oversight.errors import DataError
 from oversight.models.base import Backend
 from oversight.registry import lookup

@@ -29,7 +29,6 @@ from typing import Any
 
 from rich.console import Console
 
-import protocols  # noqa: F401  (registers protocols)
 from oversight.engine import Engine
 from oversight.errors import ConfigError
 from oversight.models import load_backend, parse_model_spec
@@ -38,7 +37,7 @@ from oversight.registry import lookup
 from oversight.rl.config import TrainConfig
 from oversight.rl.rollouts import GenerationLog, RecordingBackend, build_rollouts, episode_reward
 from oversight.rl.trainer import LoraSettings, PolicyTrainer
-from oversight.runner import episode_key
+from oversight.experiments.run import episode_key
 from oversight.types import Question, Transcript
 from protocols.base import Protocol, ProtocolOptions
 from tasks.base import load_questions

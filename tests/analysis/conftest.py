@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from oversight.config import make_config
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 
 SCRIPTED = {"task": "math", "limit": 6, "rounds": 1, "order": "both", "backend": "scripted",
             "debater": "scripted:echo"}

@@ -11,8 +11,8 @@ import yaml
 
 from analysis.study import BEGIN, END, readme_section, study_tables
 from oversight.models import load_backend
-from oversight.schedule import ModelPool, run_sweep
-from oversight.sweep import load_sweep
+from oversight.experiments.schedule import ModelPool, run_sweep
+from oversight.experiments.sweep import load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 

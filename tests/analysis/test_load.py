@@ -82,7 +82,7 @@ def test_a_results_file_without_the_run_columns_is_rejected(tmp_path):
 def test_results_rows_carry_the_article_so_the_table_alone_clusters(tmp_path):
     from oversight.config import make_config
     from oversight.models import ModelSpec
-    from oversight.runner import result_row
+    from oversight.experiments.run import result_row
 
     config = make_config(protocol="direct", task="quality", judge="scripted:first", backend="scripted")
     rows = []

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from oversight.cli import app
 from oversight.config import make_config
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from analysis.report import paginate, quote_segments, turn_segments, write_report
 from oversight.config import make_config
 from oversight.models.base import Backend
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 from oversight.types import Reply, Request
 
 HOSTILE = "<script>alert('owned')</script>"

@@ -208,7 +208,7 @@ def test_open_protocols_are_derived_when_the_agent_answered_directly(scripted_ru
     from analysis.load import load_runs
     from analysis.summary import summarize
     from oversight.config import make_config
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     # The agent model (scripted:echo) answering alone: its own choice per question.
     run_experiment(make_config(protocol="direct", task="math", limit=6, order="both", backend="scripted",

@@ -12,7 +12,7 @@ from analysis.elo import ladder
 from analysis.load import load_runs
 from oversight.errors import ConfigError
 from oversight.models.base import Backend
-from oversight.tournament import Entrant, pairings, parse_entrants, run_tournament
+from oversight.experiments.tournament import Entrant, pairings, parse_entrants, run_tournament
 from oversight.types import Reply, Request
 
 

@@ -13,8 +13,8 @@ from analysis.panels import member_matrix, panel_size_table, panel_verdicts
 from oversight.config import make_config
 from oversight.errors import ConfigError
 from oversight.models.scripted import ScriptedBackend
-from oversight.panel import aggregate, panel_members
-from oversight.runner import run_experiment
+from protocols.panel import aggregate, panel_members
+from oversight.experiments.run import run_experiment
 from oversight.store import RunStore
 from oversight.types import JudgeDecision, Transcript
 

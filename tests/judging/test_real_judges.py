@@ -7,14 +7,14 @@ import json
 import pytest
 from rich.console import Console
 
-from oversight.cascade import run_cascade
+from oversight.experiments.cascade import run_cascade
 from oversight.config import make_config
-from oversight.deferral import DeferralRule
+from oversight.experiments.deferral import DeferralRule
 from oversight.models.choice import encode_prompt
 from oversight.models.scripted import ScriptedBackend
 from oversight.registry import lookup
-from oversight.rejudge import replay, variant_of
-from oversight.runner import run_experiment
+from oversight.experiments.rejudge import replay, variant_of
+from oversight.experiments.run import run_experiment
 from oversight.store import RunStore
 from oversight.types import Transcript
 

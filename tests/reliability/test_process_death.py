@@ -172,7 +172,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 
 SERVE_OWNER = """
 import sys, time
-from oversight.serve import ManagedServer
+from oversight.models.serve import ManagedServer
 
 if __name__ == "__main__":
     server = ManagedServer(sys.argv[1], startup_timeout=60)

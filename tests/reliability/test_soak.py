@@ -27,7 +27,7 @@ from oversight.config import make_config
 from oversight.engine import Engine
 from oversight.errors import BackendError
 from oversight.models.scripted import ScriptedBackend
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 from oversight.types import Reply, Request
 from protocols.base import ProtocolOptions
 from protocols.debate import Debate

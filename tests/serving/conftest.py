@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def vllm_server(smollm2_dir):
     pytest.importorskip("vllm")
-    from oversight.serve import ManagedServer
+    from oversight.models.serve import ManagedServer
 
     # float32 like the `vllm_judge` fixture, so the two can be compared tightly; a small KV cache.
     with ManagedServer("embedded:smollm2-135m", served_name="smollm2", dtype="float32", max_model_len=2048) as server:

@@ -16,7 +16,7 @@ import pytest
 
 from oversight.cache import CACHE_FILE
 from oversight.config import make_config
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 from tests.serving.test_resume import results, scripted_models, transcripts
 
 ROOT = Path(__file__).resolve().parents[2]

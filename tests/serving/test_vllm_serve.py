@@ -11,7 +11,7 @@ import pytest
 
 from oversight.config import make_config
 from oversight.models.openai import OpenAIBackend
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 from oversight.types import Message, Request
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from tasks import load_questions
 from tasks.build import build_task
 from tasks.code import HumanEvalTask, MBPPTask, Problem, run_tests, verified_pair
 from tasks.code_mutants import OPERATORS, mutants
-from tasks.sandbox import code_execution
+from oversight.sandbox import code_execution
 
 HUMANEVAL = "humaneval/HumanEval.jsonl.gz"
 MBPP = "mbpp/mbpp.jsonl"
@@ -142,7 +142,7 @@ def test_build_then_load_without_execution(tmp_path: Path, monkeypatch: pytest.M
     with code_execution():
         report = build_task("code-mbpp", out=out, limit=4, seed=1)
     assert report.problems == 4 and report.written == report.counts["verified"] >= 2
-    monkeypatch.setattr("tasks.sandbox.run_python", lambda *a, **k: pytest.fail("loading must not execute"))
+    monkeypatch.setattr("oversight.sandbox.run_python", lambda *a, **k: pytest.fail("loading must not execute"))
     qs = load_questions("code-mbpp", data=out)
     assert len(qs) == report.written and all(q.id.startswith("mbpp/") for q in qs)
     with pytest.raises(Exception, match="--task code-mbpp"):
@@ -171,7 +171,7 @@ def test_the_cli_lists_tasks_and_gates_the_build(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_debate_on_code_with_embedded_models(tmp_path: Path, vllm_judge, vllm_agent) -> None:
     from oversight.config import make_config
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     data = tmp_path / "code.jsonl"
     with code_execution():

@@ -97,7 +97,7 @@ def test_malformed_problems_name_their_position(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_real_debate_on_logic(tmp_path: Path, data_dir: Path, vllm_judge, vllm_agent) -> None:
     from oversight.config import make_config
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     config = make_config(protocol="debate", task="logic", limit=1, rounds=1, max_tokens=24, out=str(tmp_path))
     report = run_experiment(config, models={"judge": vllm_judge, "debater": vllm_agent})

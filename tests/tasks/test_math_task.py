@@ -19,7 +19,7 @@ from tasks import load_questions
 from tasks.build import build_task, extract_program
 from tasks.gsm8k_programs import printed_answer, program_options, program_runner, same_number
 from tasks.math import safe_eval, shift_unit, worked_solution_options
-from tasks.sandbox import code_execution, run_python
+from oversight.sandbox import code_execution, run_python
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_loading_math_executes_nothing(monkeypatch: pytest.MonkeyPatch, data_dir
     def refuse(*args, **kwargs):
         raise AssertionError("loading must not execute code")
 
-    monkeypatch.setattr("tasks.sandbox.run_python", refuse)
+    monkeypatch.setattr("oversight.sandbox.run_python", refuse)
     monkeypatch.setattr("tasks.build.run_python", refuse)
     start = time.perf_counter()
     qs = load_questions("math", limit=8, seed=0)
@@ -273,7 +273,7 @@ def test_build_mutate_writes_verified_programs_that_load_back(tmp_path: Path, mo
         report = build_task("math", out=out, limit=6, seed=2)
     assert report.problems == 6 and report.written == report.counts["verified"] >= 5
     derived = load_questions("math", limit=6, seed=2)
-    monkeypatch.setattr("tasks.sandbox.run_python", lambda *a, **k: pytest.fail("loading must not execute"))
+    monkeypatch.setattr("oversight.sandbox.run_python", lambda *a, **k: pytest.fail("loading must not execute"))
     loaded = load_questions("math", data=out)
     assert len(loaded) == report.written
     by_id = {q.id: q for q in derived}

@@ -112,7 +112,7 @@ def test_malformed_lines_name_the_file_and_line(tmp_path: Path, line: dict, mess
 
 def test_in_a_debate_the_agents_read_the_article_and_the_judge_does_not(tmp_path: Path, data_dir: Path) -> None:
     from oversight.config import make_config
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
     from tests.helpers import Recorder, prompt
 
     agents, judge = Recorder(), Recorder()
@@ -136,7 +136,7 @@ def test_real_debate_on_quality_agents_read_the_article(tmp_path: Path, data_dir
     first 3,000 characters of the shortest article (its questions stay real; the judge never sees it).
     """
     from oversight.config import make_config
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     lines = (data_dir / "quality_leval" / "quality.jsonl").read_text().splitlines()
     article = min((json.loads(line) for line in lines), key=lambda a: len(a["input"]))

@@ -10,10 +10,10 @@ import pandas as pd
 
 from oversight.models import ModelSpec, load_backend
 from oversight.models.scripted import ScriptedBackend
-from oversight.schedule import ModelPool, run_sweep
+from oversight.experiments.schedule import ModelPool, run_sweep
 from oversight.store import RunStore
-from oversight.sweep import load_sweep
-from oversight.sweep_state import sweep_status
+from oversight.experiments.sweep import load_sweep
+from oversight.experiments.sweep_state import sweep_status
 
 JUDGE = ModelSpec("scripted", "first")
 AGENT = ModelSpec("scripted", "echo")

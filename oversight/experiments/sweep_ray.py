@@ -30,7 +30,7 @@ from rich.console import Console
 from oversight.errors import ConfigError
 from oversight.models import ModelSpec, load_backend
 from oversight.models.base import Backend
-from oversight.sweep import Cell, RaySettings, Sweep
+from oversight.experiments.sweep import Cell, RaySettings, Sweep
 from oversight.types import Reply, Request
 
 DATA_DIR_ENV = "OVERSIGHT_DATA_DIR"
@@ -80,7 +80,7 @@ def run_cell(config: Any, actors: dict[str, tuple[ModelSpec, Any]]) -> int:
     """Play one cell on a worker with the given model actors; returns the episodes run."""
     from rich.console import Console
 
-    from oversight.runner import run_experiment
+    from oversight.experiments.run import run_experiment
 
     models = {family: ActorBackend(spec, actor) for family, (spec, actor) in actors.items()}
     return run_experiment(config, console=Console(stderr=True, quiet=True), models=models).episodes_run
@@ -104,9 +104,8 @@ def run_on_ray(cells: list[Cell], sweep: Sweep, console: Console, address: str) 
         task = ray.remote(run_cell)
         out = str(sweep.path.resolve())
         configs = {cell.id: cell.config.model_copy(update={"out": out}) for cell in cells}
-        import protocols  # noqa: F401  (registers protocols)
         from oversight.registry import lookup
-        from oversight.runner import role_specs
+        from oversight.experiments.run import role_specs
 
         needs = {cell_id: role_specs(config, lookup("protocol", config.protocol).roles)
                  for cell_id, config in configs.items()}

@@ -142,8 +142,8 @@ def run(
     from oversight.errors import ConfigError
     from oversight.config import make_config
     from tasks.custom import parse_fields
-    from oversight.report import print_summary
-    from oversight.runner import run_experiment
+    from oversight.cli.report import print_summary
+    from oversight.experiments.run import run_experiment
 
     if protocol is None and config_file is None:
         raise ConfigError("give a PROTOCOL (see `oversight protocols`), or --config FILE naming one")
@@ -158,7 +158,7 @@ def run(
                          request_timeout=request_timeout, serve=serve, tensor_parallel_size=tensor_parallel_size,
                          gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                          fields=parse_fields(fields), allow_code_exec=allow_code_exec)
-    from tasks.sandbox import code_execution
+    from oversight.sandbox import code_execution
 
     try:
         with code_execution(config.allow_code_exec):
@@ -196,7 +196,7 @@ def tasks_build(
 ) -> None:
     """Build TASK's binary set, verify every item by running it in the sandbox, and write it to --out."""
     from tasks.build import build_task
-    from tasks.sandbox import code_execution
+    from oversight.sandbox import code_execution
 
     with code_execution(allow_code_exec):
         report = build_task(task, out=out_file, source=source, limit=limit, seed=seed,  # type: ignore[arg-type]
@@ -305,7 +305,7 @@ def serve(
 ) -> None:
     """Start `vllm serve` for MODEL, print its URL, and stop it on Ctrl-C."""
     from oversight.errors import BackendError
-    from oversight.serve import ManagedServer
+    from oversight.models.serve import ManagedServer
 
     server = ManagedServer(model.removeprefix("vllm:"), host=host, port=port, served_name=served_name, dtype=dtype,
                            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
@@ -423,7 +423,7 @@ def tournament(
     from analysis.load import load_runs
     from analysis.plots import plot_accuracy_vs_elo
     from analysis.summary import format_table
-    from oversight.tournament import default_name, parse_entrants, run_tournament
+    from oversight.experiments.tournament import default_name, parse_entrants, run_tournament
 
     entrants = parse_entrants(debaters)
     options = dict(task=task, limit=limit, seed=seed, data=data, rounds=rounds, word_limit=word_limit, judge=judge,
@@ -480,9 +480,9 @@ def sweep(
                                                    rich_help_panel="Output")] = None,
 ) -> None:
     """Expand a sweep file into runs (cells), show the plan, and run every pending cell (rerun resumes)."""
-    from oversight.schedule import plan_sweep, run_sweep
-    from oversight.sweep import load_sweep
-    from oversight.sweep_report import print_plan, print_sweep_report
+    from oversight.experiments.schedule import plan_sweep, run_sweep
+    from oversight.experiments.sweep import load_sweep
+    from oversight.cli.sweep_report import print_plan, print_sweep_report
 
     overrides = dict(task=task, limit=limit, seed=seed, data=data, order=order, rounds=rounds, judge=judge,
                      debater=debater, consultant=consultant, backend=backend, max_tokens=max_tokens,
@@ -506,7 +506,7 @@ def sweep(
                           f"{first.error}); fix the sweep file or data, or pass --skip-invalid to run the rest")
     dispatch = None
     if ray:
-        from oversight.sweep_ray import run_on_ray
+        from oversight.experiments.sweep_ray import run_on_ray
 
         def dispatch(cells, sweep_, console):  # noqa: ANN001, ANN202
             return run_on_ray(cells, sweep_, console, ray)
@@ -525,12 +525,12 @@ def status(sweep: Annotated[str, typer.Argument(help="Sweep folder (runs/<name>)
     """Done, pending and failed cells of a sweep (read from its folder; loads no model)."""
     from pathlib import Path
 
-    from oversight.sweep_report import print_status
-    from oversight.sweep_state import sweep_status
+    from oversight.cli.sweep_report import print_status
+    from oversight.experiments.sweep_state import sweep_status
 
     folder = Path(sweep)
     if folder.is_file():
-        from oversight.sweep import load_sweep
+        from oversight.experiments.sweep import load_sweep
 
         folder = load_sweep(folder).path
     print_status(folder, sweep_status(folder), out)
@@ -545,8 +545,8 @@ def judge(
                                                    rich_help_panel="Models")] = None,
 ) -> None:
     """Judge a run's saved transcripts with another judge (no agent is called); writes RUN/judged/<judge>/."""
-    from oversight.report import print_summary
-    from oversight.rejudge import rejudge
+    from oversight.cli.report import print_summary
+    from oversight.experiments.rejudge import rejudge
 
     print_summary(rejudge(run_dir, judge_spec, backend=backend, console=err), out)
 
@@ -575,8 +575,8 @@ def cascade(
                                                    rich_help_panel="Models")] = None,
 ) -> None:
     """Judge a run's saved transcripts with a cascade: the cheap judge first, the next only where the rule defers."""
-    from oversight.cascade import run_cascade
-    from oversight.deferral import DeferralRule
+    from oversight.experiments.cascade import run_cascade
+    from oversight.experiments.deferral import DeferralRule
 
     chosen = DeferralRule(rule, threshold=threshold, budget=budget if budget is not None or threshold is not None
                           else 0.3, target=target)  # type: ignore[arg-type]

@@ -14,14 +14,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from analysis.cascade import cascade_curves, curve_table, deferral_curve, oracle_curve
-from oversight import deferral
-from oversight.cascade import run_cascade
+from oversight.experiments import deferral
+from oversight.experiments.cascade import run_cascade
 from oversight.cli import app
 from oversight.config import make_config
-from oversight.deferral import DeferralRule, calibration_questions, features
+from oversight.experiments.deferral import DeferralRule, calibration_questions, features
 from oversight.errors import ConfigError
 from oversight.models.scripted import ScriptedBackend
-from oversight.runner import run_experiment
+from oversight.experiments.run import run_experiment
 from oversight.types import Reply
 from tests.helpers import CountingScripted as Counting
 

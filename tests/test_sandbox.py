@@ -1,4 +1,4 @@
-"""tasks/sandbox.py: statuses, limits, and escape attempts that must fail while the harness keeps running.
+"""oversight/sandbox/: statuses, limits, and escape attempts that must fail while the harness keeps running.
 
 Escape attempts run twice where it matters: with the audit hook (the default) and without it, to show
 what the kernel-level limits (own uid, network namespace, RLIMIT_NPROC) hold on their own.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import sandbox
-from tasks.sandbox import run_python
+from oversight import sandbox
+from oversight.sandbox import run_python
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox needs Linux")
 AS_ROOT = os.geteuid() == 0

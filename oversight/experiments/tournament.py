@@ -80,7 +80,7 @@ def run_tournament(entrants: list[Entrant], *, name: str, out: str = "runs", sel
 
     `models` maps model specs to loaded backends (tests pass their own); the rest are loaded once each.
     """
-    from oversight.runner import load_models, run_experiment
+    from oversight.experiments.run import load_models, run_experiment
 
     console = console or Console(stderr=True)
     root = Path(out) / name

@@ -19,20 +19,19 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-import protocols  # noqa: F401  (registers protocols)
 from oversight.config import RunConfig
 from oversight.engine import Engine
 from oversight.errors import ConfigError
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
-from oversight.panel import aggregate, panel_members
+from protocols.panel import aggregate, panel_members
 from oversight.registry import lookup
 from oversight.store import RunStore, check_unlocked
 from oversight.types import JudgeDecision, Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
 from tasks.base import load_questions
 from tasks.framing import apply_order
-from tasks.sandbox import code_execution
+from oversight.sandbox import code_execution
 
 
 @dataclass
@@ -142,7 +141,7 @@ def panel_columns(decision: JudgeDecision, correct_index: int) -> dict[str, Any]
 def load_models(specs: dict[str, ModelSpec], console: Console, config: RunConfig | None = None) -> dict[str, Backend]:
     """One loaded backend per distinct spec, shared by every role that names it; `config` supplies the
     run-wide backend options (and `serve`: vllm models behind managed `vllm serve` processes)."""
-    from oversight.serve import backend_options, load_served
+    from oversight.models.serve import backend_options, load_served
 
     loaded: dict[ModelSpec, Backend] = {}
     try:

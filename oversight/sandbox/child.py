@@ -1,4 +1,4 @@
-"""The first code the sandbox process runs (`python -I -S -B -u sandbox_child.py SETTINGS`); see `tasks.sandbox`.
+"""The first code the sandbox process runs (`python -I -S -B -u sandbox_child.py SETTINGS`); see `oversight.sandbox`.
 
 It runs stand-alone (standard library only, nothing from this project on `sys.path`) and, in this
 order, before the untrusted program:

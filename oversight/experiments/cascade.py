@@ -3,10 +3,10 @@
     oversight cascade RUN --judge hf:embedded:smollm2-135m --judge hf:embedded:qwen2.5-coder-0.5b \\
         --rule confidence --threshold 0.8
 
-Deferral reuses the saved transcripts: every stage is a re-judging (`oversight.rejudge`), so no agent
+Deferral reuses the saved transcripts: every stage is a re-judging (`oversight.experiments.rejudge`), so no agent
 is called, and each judge's decisions land in its judged set `RUN/judged/<judge>/`, which also makes
 a cascade resumable and a rerun free. Stage k+1 is asked only about the episodes the rule defers at
-stage k (its model calls are counted in the summary). Rules are in `oversight.deferral`; a learned
+stage k (its model calls are counted in the summary). Rules are in `oversight.experiments.deferral`; a learned
 rule (or a `budget`) is fitted on a calibration split of the questions, and accuracy is reported on
 the test split too, the only one the rule's fit never saw.
 
@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from oversight.deferral import DeferralRule, calibration_questions, features
+from oversight.experiments.deferral import DeferralRule, calibration_questions, features
 from oversight.errors import ConfigError, DataError
 from oversight.models.base import Backend
-from oversight.rejudge import rejudge
+from oversight.experiments.rejudge import rejudge
 from oversight.store import RunStore, atomic_write
 
 CASCADES = "cascades"

@@ -35,7 +35,7 @@ from oversight.errors import ConfigError, DataError
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
-from oversight.runner import RunReport, protocol_options, result_row, role_specs
+from oversight.experiments.run import RunReport, protocol_options, result_row, role_specs
 from oversight.store import CONFIG, RunStore
 from oversight.types import Reply, Request, Transcript, Turn
 
@@ -141,7 +141,6 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     loaded backend. Each results row also records `judge_prompt_tokens`, the prompt tokens this judge read."""
     import time
 
-    import protocols  # noqa: F401  (registers protocols)
 
     start = time.perf_counter()
     console = console or Console(stderr=True)

@@ -18,7 +18,7 @@ Python process, then removes the folder. The process:
   another user when unprivileged user namespaces are enabled);
 - when the harness runs as root: drops to its own unprivileged uid/gid, different for every run
   (chosen at random from a range no account uses), with no capabilities and no groups;
-- runs behind an audit hook (`tasks/sandbox_child.py`) that refuses sockets, subprocesses, `fork`
+- runs behind an audit hook (`oversight/sandbox/child.py`) that refuses sockets, subprocesses, `fork`
   and `exec`, `os.system`, signals (`os.kill`, `os.killpg`), `ctypes`, reading files outside the
   folder (except the interpreter's standard library and /dev/null, /dev/urandom), and writing,
   deleting, renaming, listing or `chdir` outside the folder.
@@ -53,7 +53,7 @@ What is guaranteed, and what is not:
   not a security boundary: a determined program can get around them (e.g. through a memory-safety
   bug in an extension module). The OS-level limits above are what contain a hostile program.
 - A program can always lie about its own result (e.g. `os._exit(0)` before its tests run, or the
-  reserved exit codes of `tasks/sandbox_child.py`): the sandbox contains it, it does not certify it.
+  reserved exit codes of `oversight/sandbox/child.py`): the sandbox contains it, it does not certify it.
 - Needs Linux (resource limits, namespaces, `pidfd`); elsewhere every run is an `error`.
 
 Which interpreter: `$OVERSIGHT_SANDBOX_PYTHON` when set; otherwise the running interpreter, unless the
@@ -90,7 +90,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from oversight.errors import ConfigError
-from tasks import sandbox_child
+from oversight.sandbox import child as sandbox_child
 
 Status = Literal["pass", "fail", "timeout", "error"]
 
@@ -129,7 +129,7 @@ def require_code_execution(what: str, instead: str = "") -> None:
     """ConfigError naming the flag unless code execution was allowed (`code_execution`)."""
     if not code_execution_allowed():
         raise ConfigError(f"{what} executes code in the sandbox; allow it with --allow-code-exec "
-                          f"(Python: `with tasks.sandbox.code_execution(): ...`){instead}")
+                          f"(Python: `with oversight.sandbox.code_execution(): ...`){instead}")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import yaml
 
 from oversight.config import config_from_file
 from oversight.errors import ConfigError
-from oversight.sweep import load_sweep
+from oversight.experiments.sweep import load_sweep
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from oversight.schedule import SweepReport
-from oversight.sweep import CellPlan, Sweep, describe
-from oversight.sweep_state import CellStatus
+from oversight.experiments.schedule import SweepReport
+from oversight.experiments.sweep import CellPlan, Sweep, describe
+from oversight.experiments.sweep_state import CellStatus
 
 
 def print_plan(sweep: Sweep, plans: list[CellPlan], console: Console) -> None:
@@ -39,7 +39,7 @@ def print_plan(sweep: Sweep, plans: list[CellPlan], console: Console) -> None:
 def print_sweep_report(report: SweepReport, console: Console) -> None:
     """Judge accuracy over all cells, model loads, and the cells that failed."""
     from analysis.metrics import accuracy_table
-    from oversight.schedule import collect_results
+    from oversight.experiments.schedule import collect_results
 
     results = collect_results(report.path, [plan.cell.id for plan in report.plans])
     if not results.empty:

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oversight.config import RunConfig, file_problems, key_path, read_yaml_mapping
 from oversight.errors import ConfigError, OversightError
 from oversight.models import parse_model_spec
-from oversight.panel import panel_members
+from protocols.panel import panel_members
 from oversight.registry import lookup
 
 AXES = tuple(name for name in RunConfig.model_fields if name not in ("out", "name"))
@@ -212,8 +212,6 @@ def normalise(values: dict[str, Any]) -> dict[str, Any]:
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None, out: str | None = None) -> Sweep:
     """Read, expand and validate a sweep file; `overrides` (CLI flags) win over the file in every cell."""
-    import protocols  # noqa: F401  (registers protocols)
-    import tasks  # noqa: F401  (registers tasks)
 
     path = Path(path)
     raw = read_yaml_mapping(path, "sweep file")
@@ -335,7 +333,7 @@ def dry_requests(protocol: Any, question: Any) -> tuple[Counter[str], int]:
 
 def plan_cell(cell: Cell) -> tuple[CellPlan, Any]:
     """The cell's plan and its PreparedRun (None when it cannot be prepared)."""
-    from oversight.runner import prepare_run
+    from oversight.experiments.run import prepare_run
 
     try:
         run = prepare_run(cell.config)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from oversight.models import ModelSpec, load_backend
-from oversight.schedule import ModelPool, run_sweep
+from oversight.experiments.schedule import ModelPool, run_sweep
 from oversight.store import RunStore
-from oversight.sweep import load_sweep
-from oversight.sweep_state import sweep_status
+from oversight.experiments.sweep import load_sweep
+from oversight.experiments.sweep_state import sweep_status
 
 pytestmark = pytest.mark.slow
 JUDGE = ModelSpec("hf", "embedded:smollm2-135m")

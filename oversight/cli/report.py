@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from oversight.runner import RunReport
+from oversight.experiments.run import RunReport
 
 
 def integrity_lines(results) -> list[str]:

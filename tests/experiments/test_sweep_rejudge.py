@@ -9,10 +9,10 @@ from analysis.load import load_runs
 from oversight.errors import ConfigError
 from oversight.models import ModelSpec, load_backend
 from oversight.models.scripted import ScriptedBackend
-from oversight.rejudge import JUDGED
-from oversight.schedule import ModelPool, run_sweep
+from oversight.experiments.rejudge import JUDGED
+from oversight.experiments.schedule import ModelPool, run_sweep
 from oversight.store import RunStore
-from oversight.sweep import load_sweep
+from oversight.experiments.sweep import load_sweep
 
 AGENT = ModelSpec("scripted", "echo")
 SECOND = ModelSpec("scripted", "second")

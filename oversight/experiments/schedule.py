@@ -28,9 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from oversight.engine import Engine
 from oversight.models import ModelSpec
 from oversight.models.base import Backend
-from oversight.runner import PreparedRun, load_models
-from oversight.sweep import Cell, CellPlan, Sweep, describe, plan_cell
-from oversight.sweep_state import clear_failure, record_failure, write_manifest
+from oversight.experiments.run import PreparedRun, load_models
+from oversight.experiments.sweep import Cell, CellPlan, Sweep, describe, plan_cell
+from oversight.experiments.sweep_state import clear_failure, record_failure, write_manifest
 
 
 class ModelPool:
@@ -211,7 +211,7 @@ def judge_again(sweep: Sweep, cells: list[Cell], pool: ModelPool, console: Conso
     finished sweep reruns with no model call. Returns `<cell>/judged/<judge>` -> error for the sets that failed.
     """
     from oversight.models import parse_model_spec
-    from oversight.rejudge import JUDGED, judge_slug, rejudge
+    from oversight.experiments.rejudge import JUDGED, judge_slug, rejudge
     from oversight.store import RunStore
 
     errors: dict[str, str] = {}
@@ -234,7 +234,7 @@ def judge_again(sweep: Sweep, cells: list[Cell], pool: ModelPool, console: Conso
 
 def run_local(cells: list[Cell], sweep: Sweep, pool: ModelPool, console: Console) -> dict[str, str]:
     """First attempt: waves of cells sharing one engine; then each failed cell alone, `cell_retries` times."""
-    from oversight.runner import prepare_run
+    from oversight.experiments.run import prepare_run
 
     errors: dict[str, str] = {}
     todo = cells
@@ -265,7 +265,7 @@ def collect_results(folder: Path, cell_ids: list[str]) -> Any:
     cell's judged sets (`rejudge`) follow it as cells `<cell>/judged/<judge>`."""
     import pandas as pd
 
-    from oversight.rejudge import JUDGED
+    from oversight.experiments.rejudge import JUDGED
     from oversight.store import RESULTS, atomic_write
 
     sets = []

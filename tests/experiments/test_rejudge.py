@@ -11,8 +11,8 @@ import yaml
 from oversight.config import make_config
 from oversight.errors import ConfigError, DataError
 from oversight.models.scripted import ScriptedBackend
-from oversight.rejudge import rejudge
-from oversight.runner import run_experiment
+from oversight.experiments.rejudge import rejudge
+from oversight.experiments.run import run_experiment
 from oversight.store import RunStore
 from oversight.types import Reply, Transcript
 from tests.helpers import CountingScripted as Counting
