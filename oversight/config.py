@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from oversight.errors import ConfigError
+from oversight.specs import RunSpecs, run_specs
 
 # Fields that change nothing at their default and came after run ids existed: left out of the id then,
 # so runs that do not use them keep their folder (and resume).
@@ -143,6 +144,13 @@ class RunConfig(BaseModel):
     def panel(self) -> tuple[str, ...]:
         """The judge specs: one for a single judge, several for a panel."""
         return (self.judge,) if isinstance(self.judge, str) else tuple(self.judge)
+
+    @property
+    def specs(self) -> RunSpecs:
+        """Every model the run names, parsed (the one place spec text becomes ModelSpecs)."""
+        agents = {"debater": self.debater, "consultant": self.consultant or self.debater,
+                  "debater_a": self.debater_a, "debater_b": self.debater_b}
+        return run_specs(self.panel, agents, self.backend)
 
     def identity(self) -> dict[str, Any]:
         identity = self.model_dump(exclude=set(_NOT_IDENTITY + _SERVING))

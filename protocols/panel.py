@@ -29,13 +29,11 @@ from typing import Literal
 
 from oversight import prompts
 from oversight.errors import ConfigError
-from oversight.models import ModelSpec, parse_model_spec
+from oversight.specs import JudgeSpec, ModelSpec, judge_role, judge_spec
 from oversight.types import JudgeDecision
 
 Aggregation = Literal["majority", "mean", "logmean"]
 AGGREGATIONS: tuple[str, ...] = ("majority", "mean", "logmean")
-MEMBER_OPTIONS = ("prompt", "seed")
-"""Spec options a panel member reads itself (the rest go to the backend)."""
 _FLOOR = 1e-12
 """Probabilities are floored here before the log, so one member's certainty cannot veto the panel."""
 
@@ -51,31 +49,14 @@ class PanelMember:
     """Added to the run seed for this member's sampled reasoning."""
 
 
-def member_role(index: int) -> str:
-    return "judge" if index == 0 else f"judge_{index + 1}"
-
-
-def split_member_options(options: tuple[tuple[str, object], ...], spec: str) -> tuple[tuple, str | None, int]:
-    """(backend options, template, seed) of a member spec's `?...` options."""
-    own = dict(o for o in options if o[0] in MEMBER_OPTIONS)
-    prompt, seed = own.get("prompt"), own.get("seed", 0)
-    if prompt is not None and not isinstance(prompt, str):
-        raise ConfigError(f"judge spec {spec!r}: prompt= must name a judge template, e.g. prompt=debate/judge")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"judge spec {spec!r}: seed= must be an integer, got {seed!r}")
-    return tuple(o for o in options if o[0] not in MEMBER_OPTIONS), prompt, seed
-
-
 def panel_members(specs: Sequence[str], backend: str = "auto") -> list[tuple[ModelSpec, PanelMember]]:
     """Each judge spec's model (member options removed) and how that member asks; templates checked."""
-    members = []
-    for index, text in enumerate(specs):
-        parsed = parse_model_spec(text, backend)
-        options, template, seed = split_member_options(parsed.options, text)
-        if template is not None:
-            prompts.require(template)
-        members.append((ModelSpec(parsed.backend, parsed.model, options), PanelMember(member_role(index), template, seed)))
-    return members
+    return members_of([judge_spec(text, backend) for text in specs])
+
+
+def members_of(judges: Sequence[JudgeSpec]) -> list[tuple[ModelSpec, PanelMember]]:
+    """Parsed judge specs (`RunSpecs.judges`) as (model, how the member asks) pairs."""
+    return [(j.model, PanelMember(judge_role(i), j.template, j.seed)) for i, j in enumerate(judges)]
 
 
 def aggregate(members: Sequence[JudgeDecision], how: str) -> JudgeDecision:

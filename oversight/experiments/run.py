@@ -22,9 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from oversight.config import RunConfig
 from oversight.engine import Engine
 from oversight.errors import ConfigError
-from oversight.models import ModelSpec, load_backend, parse_model_spec
+from oversight.models import ModelSpec, load_backend
 from oversight.models.base import Backend
-from protocols.panel import aggregate, panel_members
+from protocols.panel import aggregate, members_of
 from oversight.registry import lookup
 from oversight.store import RunStore, check_unlocked
 from oversight.types import JudgeDecision, Question, Transcript
@@ -52,21 +52,12 @@ def episode_key(question: Question, variant: str = "") -> str:
 
 
 def role_specs(config: RunConfig, roles: tuple[str, ...]) -> dict[str, ModelSpec]:
-    """Model spec per role family used by the protocol (`debater_a` -> `debater`), plus per-role overrides
-    (`debater_a`, `debater_b`); a family whose every role is overridden is left out, so it loads nothing."""
-    by_family = {"debater": config.debater, "consultant": config.consultant or config.debater}
-    by_role = {role: spec for role, spec in (("debater_a", config.debater_a), ("debater_b", config.debater_b))
-               if spec and role in roles}
-    specs = {family: parse_model_spec(by_family[family], config.backend)
-             for family in dict.fromkeys(role.split("_")[0] for role in roles)
-             if family != "judge" and not all(r in by_role for r in roles if r.split("_")[0] == family)}
-    if "judge" in roles:  # one spec per panel member (`judge`, `judge_2`, ...)
-        specs = {**{member.role: spec for spec, member in panel_members(config.panel, config.backend)}, **specs}
-    return {**specs, **{role: parse_model_spec(spec, config.backend) for role, spec in by_role.items()}}
+    """Model spec per role the protocol uses (see `RunSpecs.for_roles`)."""
+    return config.specs.for_roles(roles)
 
 
 def protocol_options(config: RunConfig) -> ProtocolOptions:
-    members = tuple(member for _, member in panel_members(config.panel, config.backend))
+    members = tuple(member for _, member in members_of(config.specs.judges))
     single = len(members) == 1 and members[0].template is None and not members[0].seed
     return ProtocolOptions(
         panel=() if single else members, panel_aggregate=config.panel_aggregate,

@@ -210,7 +210,7 @@ def judge_again(sweep: Sweep, cells: list[Cell], pool: ModelPool, console: Conso
     Episodes already judged are skipped, and a judge is loaded only when some episode still needs it, so a
     finished sweep reruns with no model call. Returns `<cell>/judged/<judge>` -> error for the sets that failed.
     """
-    from oversight.models import parse_model_spec
+    from oversight.specs import parse_model_spec
     from oversight.experiments.rejudge import JUDGED, judge_slug, rejudge
     from oversight.store import RunStore
 

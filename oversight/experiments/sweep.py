@@ -43,8 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from oversight.config import RunConfig, file_problems, key_path, read_yaml_mapping
 from oversight.errors import ConfigError, OversightError
-from oversight.models import parse_model_spec
-from protocols.panel import panel_members
+from oversight.specs import judge_spec, parse_model_spec
 from oversight.registry import lookup
 
 AXES = tuple(name for name in RunConfig.model_fields if name not in ("out", "name"))
@@ -285,7 +284,7 @@ def make_cell(values: dict[str, Any], sources: dict[str, str], folder: Path, axe
         if key in kept and spec is not None:
             try:
                 if key == "judge":
-                    panel_members(config.panel, config.backend)  # a judge panel: every member
+                    [judge_spec(text, config.backend) for text in config.panel]  # a judge panel: every member
                 else:
                     parse_model_spec(spec, config.backend)
             except OversightError as exc:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from oversight.config import make_config
 from oversight.errors import ConfigError
-from oversight.models import parse_model_spec
+from oversight.specs import parse_model_spec
 from oversight.models.base import Backend
 from oversight.store import atomic_write
 

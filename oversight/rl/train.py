@@ -31,7 +31,8 @@ from rich.console import Console
 
 from oversight.engine import Engine
 from oversight.errors import ConfigError
-from oversight.models import load_backend, parse_model_spec
+from oversight.models import load_backend
+from oversight.specs import parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
 from oversight.rl.config import TrainConfig
