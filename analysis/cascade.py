@@ -120,3 +120,32 @@ def load_cascade_curves(runs: Sequence[str | Path]) -> pd.DataFrame:
             frame.insert(0, "run", run.name)
             parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def cascade_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """`curve_table` of every saved cascade in `load_cascade_curves` output, with `run` and `cascade` columns."""
+    return pd.concat([pd.concat({(r, k): curve_table(c)}, names=["run", "cascade"])
+                      for (r, k), c in curves.groupby(["run", "cascade"], sort=False)]).reset_index(level=[0, 1])
+
+
+def plot_cascades(curves: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """One `plot_cascade` figure per saved cascade in `load_cascade_curves` output, named after run and cascade."""
+    written = []
+    for (run, name), rows in ([] if curves.empty else curves.groupby(["run", "cascade"], sort=False)):
+        written += plot_cascade(rows, Path(folder) / f"cascade-{run}-{name}".replace(".", "_"))
+    return written
+
+
+def write_curves(cheap: pd.DataFrame, strong: pd.DataFrame, feats: pd.DataFrame, results: pd.DataFrame,
+                 folder: str | Path, labels: Sequence[str]) -> pd.DataFrame:
+    """A cascade's curves (curve.csv), their table (curve_table.csv) and figure (cascade.png) in FOLDER.
+
+    `results` is the cascade's results (an `episode` and a `split` column); returns the table.
+    """
+    folder = Path(folder)
+    curves = cascade_curves(cheap, strong, feats, results.set_index("episode")["split"])
+    curves.to_csv(folder / "curve.csv", index=False)
+    table = curve_table(curves)
+    table.to_csv(folder / "curve_table.csv", index=False)
+    plot_cascade(curves, folder / "cascade", labels=labels)
+    return table

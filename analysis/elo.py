@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,3 +130,15 @@ def ladder(results: pd.DataFrame, n_boot: int = 500, seed: int = 0) -> pd.DataFr
         elo_incorrect=[split.get(f"{p} (incorrect)", np.nan) for p in names],
         correct_advantage=lambda t: t["elo_correct"] - t["elo_incorrect"],
         self_play_accuracy=[accuracy.get(p, np.nan) for p in names])
+
+
+def write_ladder(results: pd.DataFrame, folder: str | Path) -> pd.DataFrame:
+    """The ladder of a tournament's results, written to FOLDER/ladder.csv, with the accuracy-vs-Elo figure
+    (FOLDER/accuracy_vs_elo.png) when any debater has a rating; returns the ladder."""
+    from analysis.plots import plot_accuracy_vs_elo  # matplotlib only where a figure is drawn
+
+    table = ladder(results)
+    table.to_csv(Path(folder) / "ladder.csv", index=False)
+    if not table.empty:
+        plot_accuracy_vs_elo(table, Path(folder) / "accuracy_vs_elo")
+    return table

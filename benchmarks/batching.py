@@ -22,9 +22,7 @@ arm's (the batched arm prefills less: both debaters of a question share their pr
 
 from __future__ import annotations
 
-import argparse
-
-from benchmarks.common import SMOLLM2, close_models, load_models, machine_line, taps, timed
+from benchmarks.common import add_model_args, arg_parser, loaded_models, machine_line, taps, timed, total_stats
 from oversight.engine import Engine
 from oversight.models.base import Backend
 from oversight.types import Transcript
@@ -54,11 +52,10 @@ def run_serial(models: dict[str, Backend], episodes: list[Episode]) -> list[Tran
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--backend", default="vllm")
-    parser.add_argument("--judge", default=SMOLLM2)
-    parser.add_argument("--debater", default=SMOLLM2)
+    add_model_args(parser)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--serial-limit", type=int, default=12,
@@ -66,40 +63,39 @@ def main(argv: list[str] | None = None) -> None:
                              "(marked 'est.'): one-at-a-time cost adds up question by question")
     args = parser.parse_args(argv)
 
-    models = load_models(args.judge, args.debater, args.backend)
-    print(machine_line())
-    print(f"one debate of {args.rounds} round(s), {args.max_tokens}-token turns, greedy; serial and batched "
-          "answer the same prompts")
-    protocol = Debate(rounds=args.rounds, max_tokens=args.max_tokens)
-    warm_up = load_questions("math", limit=1, seed=1)
-    Engine(models).run((q.id, protocol.run(q)) for q in warm_up)  # first calls allocate; time no arm with them
-    engines = taps(models, record=False) if args.backend == "vllm" else []  # token counts come from vLLM
+    with loaded_models(args.judge, args.debater, args.backend) as models:
+        print(machine_line())
+        print(f"one debate of {args.rounds} round(s), {args.max_tokens}-token turns, greedy; serial and batched "
+              "answer the same prompts")
+        protocol = Debate(rounds=args.rounds, max_tokens=args.max_tokens)
+        warm_up = load_questions("math", limit=1, seed=1)
+        Engine(models).run((q.id, protocol.run(q)) for q in warm_up)  # first calls allocate; time no arm with them
+        engines = taps(models, record=False) if args.backend == "vllm" else []  # token counts come from vLLM
 
-    def fresh() -> None:
-        for engine in engines:
-            engine.reset()  # each arm starts with an empty prefix cache and zero counts
+        def fresh() -> None:
+            for engine in engines:
+                engine.reset()  # each arm starts with an empty prefix cache and zero counts
 
-    print(f"{'questions':>9} {'serial s':>9} {'batched s':>10} {'speedup':>8} {'same verdicts':>14} "
-          f"{'prefilled tok':>13} {'generated tok':>13}")
-    for size in args.sizes:
-        questions = load_questions("math", limit=size, seed=0)
-        played = questions[:args.serial_limit] if args.serial_limit else questions  # 0: all of them
-        fresh()
-        with timed() as serial_s:
-            serial = run_serial(models, [protocol.run(q) for q in played])
-        prefilled = sum(e.stats.prefill_tokens for e in engines)
-        generated = sum(e.stats.completion_tokens for e in engines)
-        scale = len(questions) / len(played)
-        fresh()
-        with timed() as batched_s:
-            batched = Engine(models).run((q.id, protocol.run(q)) for q in questions)
-        same = sum(s.decision.verdict == batched[s.question.id].decision.verdict for s in serial)
-        serial_time = serial_s[0] * scale
-        mark = f" (est. from {len(played)})" if scale != 1 else ""
-        print(f"{size:>9} {serial_time:>9.1f} {batched_s[0]:>10.1f} {serial_time / batched_s[0]:>7.1f}x "
-              f"{same:>9}/{len(played)} {prefilled:>13} {generated:>13}{mark}")
-    print(machine_line())
-    close_models(models)
+        print(f"{'questions':>9} {'serial s':>9} {'batched s':>10} {'speedup':>8} {'same verdicts':>14} "
+              f"{'prefilled tok':>13} {'generated tok':>13}")
+        for size in args.sizes:
+            questions = load_questions("math", limit=size, seed=0)
+            played = questions[:args.serial_limit] if args.serial_limit else questions  # 0: all of them
+            fresh()
+            with timed() as serial_s:
+                serial = run_serial(models, [protocol.run(q) for q in played])
+            serial_counts = total_stats(engines)
+            scale = len(questions) / len(played)
+            fresh()
+            with timed() as batched_s:
+                batched = Engine(models).run((q.id, protocol.run(q)) for q in questions)
+            same = sum(s.decision.verdict == batched[s.question.id].decision.verdict for s in serial)
+            serial_time = serial_s[0] * scale
+            mark = f" (est. from {len(played)})" if scale != 1 else ""
+            print(f"{size:>9} {serial_time:>9.1f} {batched_s[0]:>10.1f} {serial_time / batched_s[0]:>7.1f}x "
+                  f"{same:>9}/{len(played)} {serial_counts.prefill_tokens:>13} "
+                  f"{serial_counts.completion_tokens:>13}{mark}")
+        print(machine_line())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Plumbing shared by the benchmarks: the machine's state, loading models, and a tap on vLLM's calls.
+"""Plumbing shared by the benchmarks: their command lines, the machine's state, loading and closing
+models, token counts, and a tap on vLLM's calls.
 
 `LLMTap` stands in for a backend's `vllm.LLM`: every `generate` call goes through unchanged, and the
 tap keeps what it needs to replay the call (`calls`: the exact prompt token ids and SamplingParams)
@@ -12,6 +13,7 @@ arms alike; `machine_line()` records the load they ran under.
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +30,17 @@ Call = tuple["LLMTap", list[dict[str, Any]], Any]
 
 SMOLLM2 = "embedded:smollm2-135m"
 QWEN = "embedded:qwen2.5-coder-0.5b"
+
+
+def arg_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line; `--help` shows its module docstring as written (usage examples included)."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_model_args(parser: argparse.ArgumentParser, judge: str = SMOLLM2, debater: str = SMOLLM2) -> None:
+    """`--judge` and `--debater`: the model specs the benchmark loads."""
+    parser.add_argument("--judge", default=judge)
+    parser.add_argument("--debater", default=debater)
 
 
 def machine_line() -> str:
@@ -80,8 +93,20 @@ def close_models(models: dict[str, Backend]) -> None:
         backend.close()
 
 
+@contextmanager
+def loaded_models(judge: str, debater: str, backend: str = "vllm", **options: Any) -> Iterator[dict[str, Backend]]:
+    """`load_models` for the block; the models are closed when it ends, however it ends."""
+    models = load_models(judge, debater, backend, **options)
+    try:
+        yield models
+    finally:
+        close_models(models)
+
+
 @dataclass
-class TapStats:
+class TokenCounts:
+    """Batched calls, requests in them, and their prompt, prefix-cached and completion tokens."""
+
     calls: int = 0
     requests: int = 0
     prompt_tokens: int = 0
@@ -93,6 +118,13 @@ class TapStats:
         """Prompt tokens vLLM actually computed (the rest came from its prefix cache)."""
         return self.prompt_tokens - self.cached_tokens
 
+    def add(self, other: TokenCounts) -> None:
+        self.calls += other.calls
+        self.requests += other.requests
+        self.prompt_tokens += other.prompt_tokens
+        self.cached_tokens += other.cached_tokens
+        self.completion_tokens += other.completion_tokens
+
 
 @dataclass
 class LLMTap:
@@ -102,7 +134,7 @@ class LLMTap:
     record: bool = True
     calls: list[Call] = field(default_factory=list)
     """(tap, prompts, params) per call, in call order; taps that share one list interleave correctly."""
-    stats: TapStats = field(default_factory=TapStats)
+    stats: TokenCounts = field(default_factory=TokenCounts)
 
     def generate(self, prompts: Sequence[dict[str, Any]], params: Any = None, **kwargs: Any) -> list[Any]:
         if self.record:
@@ -122,7 +154,7 @@ class LLMTap:
     def reset(self) -> None:
         """Forget recorded calls and counts, and empty vLLM's prefix cache: the next arm starts cold."""
         self.calls.clear()
-        self.stats = TapStats()
+        self.stats = TokenCounts()
         self.llm.reset_prefix_cache()
 
     def __getattr__(self, name: str) -> Any:  # everything else is the real engine's
@@ -143,6 +175,14 @@ def taps(models: dict[str, Backend], record: bool = True) -> list[LLMTap]:
     """One tap per distinct engine among `models`, all recording into one call log."""
     calls: list[Call] = []
     return [tap(b, record, calls) for b in {id(b): b for b in models.values()}.values()]
+
+
+def total_stats(engines: Sequence[LLMTap]) -> TokenCounts:
+    """What `engines` counted, together."""
+    total = TokenCounts()
+    for engine in engines:
+        total.add(engine.stats)
+    return total
 
 
 def replay(calls: Sequence[Call]) -> None:

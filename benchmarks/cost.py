@@ -18,12 +18,11 @@ models' tokenizers.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import QWEN, SMOLLM2, close_models, load_models, machine_line, questions, timed
+from benchmarks.common import (QWEN, TokenCounts, add_model_args, arg_parser, close_models, load_models,
+                               machine_line, questions, timed)
 from oversight.engine import Engine
 from oversight.models.base import Backend
 from oversight.models.choice import encode_prompt
@@ -32,20 +31,6 @@ from oversight.types import Reply, Request
 from protocols.base import ProtocolOptions
 
 PROTOCOLS = ("direct", "consultancy", "open-consultancy", "debate", "open-debate")
-
-
-@dataclass
-class Counts:
-    calls: int = 0
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, other: Counts) -> None:
-        self.calls += other.calls
-        self.requests += other.requests
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
 
 
 class CountingBackend(Backend):
@@ -60,7 +45,7 @@ class CountingBackend(Backend):
         self.name = inner.name
         self.inner = inner
         self.tokenizer = tokenizer if tokenizer is not None else getattr(inner, "tokenizer", None)
-        self.counts = Counts()
+        self.counts = TokenCounts()
 
     def _length(self, text: str) -> int:
         if self.tokenizer is None:
@@ -113,7 +98,7 @@ class BudgetBackend(Backend):
 
 
 def count_protocol(name: str, models: dict[str, Backend], qs: list, options: ProtocolOptions,
-                   tokenizers: dict[str, Any] | None = None) -> Counts:
+                   tokenizers: dict[str, Any] | None = None) -> TokenCounts:
     """Totals of one protocol played on `qs` with fresh counters (one wrapper per distinct backend)."""
     tokenizers = tokenizers or {}
     wrapped: dict[int, CountingBackend] = {}
@@ -122,7 +107,7 @@ def count_protocol(name: str, models: dict[str, Backend], qs: list, options: Pro
     counting = {role: wrapped[id(b)] for role, b in models.items()}
     protocol = lookup("protocol", name)(options)
     Engine(counting).run((f"{q.id}/{suffix}", episode) for q in qs for suffix, episode in protocol.episodes(q))
-    total = Counts()
+    total = TokenCounts()
     for backend in wrapped.values():
         total.add(backend.counts)
     return total
@@ -140,15 +125,15 @@ def scripted_tokenizers(judge: str, debater: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=4, help="questions per protocol")
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS))
-    parser.add_argument("--task", default="math", help="task the questions come from (e.g. quality: agents read the article)")
+    parser.add_argument("--task", default="math",
+                        help="task the questions come from (e.g. quality: agents read the article)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--backend", default="vllm", choices=("vllm", "hf", "scripted", "budget"))
-    parser.add_argument("--judge", default=SMOLLM2)
-    parser.add_argument("--debater", default=QWEN)
+    add_model_args(parser, debater=QWEN)
     parser.add_argument("--study-size", type=int, default=1000)
     args = parser.parse_args(argv)
 
@@ -165,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     qs = questions(args.limit, args.task)
     try:
         print(machine_line())
-        print(f"{args.limit} {args.task} questions, {args.rounds} rounds, {args.max_tokens}-token turns, judge {args.judge}, "
-              f"agents {args.debater} ({args.backend}); per question, and for {args.study_size:,} questions")
+        print(f"{args.limit} {args.task} questions, {args.rounds} rounds, {args.max_tokens}-token turns, "
+              f"judge {args.judge}, agents {args.debater} ({args.backend}); per question, and for "
+              f"{args.study_size:,} questions")
         print(f"{'protocol':<17} {'requests':>8} {'prompt tok':>10} {'compl. tok':>10} {'batched calls':>13} "
               f"{'study prompt':>12} {'study compl.':>12} {'wall s':>7}")
         for name in args.protocols:

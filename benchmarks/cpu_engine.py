@@ -64,7 +64,9 @@ def run_arm(arm: str, model: str, limit: int, max_tokens: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from benchmarks.common import arg_parser, machine_line
+
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=6, help="QuALITY questions (4 prompts each)")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--model", default="embedded:qwen2.5-coder-0.5b")
@@ -74,8 +76,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.arm:
         print("RESULT " + json.dumps(run_arm(args.arm, args.model, args.limit, args.max_tokens)), flush=True)
         return
-
-    from benchmarks.common import machine_line
 
     print(machine_line())
     print(f"{args.limit} QuALITY questions x 4 consultant prompts, {args.max_tokens}-token turns; {args.model}")

@@ -22,12 +22,11 @@ judged in both orders four ways, each from an empty prefix cache, best of `--rep
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import jinja2
 
-from benchmarks.common import SMOLLM2, close_models, load_models, machine_line, questions, tap, timed
+from benchmarks.common import add_model_args, arg_parser, loaded_models, machine_line, questions, tap, timed
 from oversight import prompts
 from oversight.engine import Engine
 from oversight.models.base import Backend
@@ -88,24 +87,23 @@ def verdict_requests(all_messages: list[tuple[Message, ...]], tokens: int) -> li
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=16, help="debates (questions)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens per debater turn")
     parser.add_argument("--verdict-tokens", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--judge", default=SMOLLM2)
-    parser.add_argument("--debater", default=SMOLLM2)
+    add_model_args(parser)
     args = parser.parse_args(argv)
 
-    models = load_models(args.judge, args.debater)
-    try:
+    with loaded_models(args.judge, args.debater) as models:
         protocol = Debate(rounds=args.rounds, max_tokens=args.max_tokens)
         debates = list(Engine(models).run((q.id, protocol.run(q)) for q in questions(args.limit)).values())
         judge: Backend = models["judge"]
         meter = tap(judge, record=False)
         arms = {
-            # One call per order (one call for both prefilled the same 9,020 tokens on 8 debates: vLLM shares either way).
+            # One call per order (one call for both prefilled the same 9,020 tokens on 8 debates: vLLM shares
+            # either way).
             "shared orders": lambda: [judge.choice(choice_requests([neutral_prompts(t)[order] for t in debates]))
                                       for order in (0, 1)],
             "unshared orders": lambda: judge.choice(choice_requests([m for t in debates for m in usual_prompts(t)])),
@@ -128,8 +126,6 @@ def main(argv: list[str] | None = None) -> None:
         base = best["shared orders"][0]
         for label, (seconds, prefill) in best.items():
             print(f"{label:<18} {prefill:>13} {1000 * seconds / len(debates):>13.1f} {seconds / base:>9.2f}x")
-    finally:
-        close_models(models)
 
 
 if __name__ == "__main__":

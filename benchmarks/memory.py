@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import SMOLLM2, machine_line, timed, tree_rss_mib
+from benchmarks.common import add_model_args, arg_parser, machine_line, timed, tree_rss_mib
 from oversight.engine import Engine
 from oversight.models.scripted import ScriptedBackend
 from oversight.store import RunStore
@@ -125,7 +125,7 @@ def real(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
     s = sub.add_parser("scripted")
     s.add_argument("--episodes", type=int, default=10_000)
@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--limit", type=int, default=128)
     r.add_argument("--rounds", type=int, default=1)
     r.add_argument("--max-tokens", type=int, default=32)
-    r.add_argument("--judge", default=SMOLLM2)
-    r.add_argument("--debater", default=SMOLLM2)
+    add_model_args(r)
     args = parser.parse_args(argv)
     scripted(args) if args.mode == "scripted" else real(args)
 

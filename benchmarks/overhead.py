@@ -14,27 +14,25 @@ the harness adds.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
 
-from benchmarks.common import SMOLLM2, close_models, load_models, machine_line, questions, replay, taps, timed
+from benchmarks.common import (add_model_args, arg_parser, loaded_models, machine_line, questions, replay, taps,
+                               timed, total_stats)
 from oversight.engine import Engine
 from protocols.debate import Debate
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=64, help="questions")
     parser.add_argument("--rounds", type=int, default=2, help="debate rounds (3, as in the study, takes ~14 min)")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--judge", default=SMOLLM2)
-    parser.add_argument("--debater", default=SMOLLM2)
+    add_model_args(parser)
     parser.add_argument("--profile", action="store_true", help="also print where the harness arm's own time goes")
     args = parser.parse_args(argv)
 
-    models = load_models(args.judge, args.debater)
-    try:
+    with loaded_models(args.judge, args.debater) as models:
         engines = taps(models)
         log = engines[0].calls
         protocol = Debate(rounds=args.rounds, max_tokens=args.max_tokens)
@@ -50,9 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             if profiler:
                 profiler.disable()
         calls = list(log)
-        prompt = sum(e.stats.prompt_tokens for e in engines)
-        prefilled = sum(e.stats.prefill_tokens for e in engines)
-        generated = sum(e.stats.completion_tokens for e in engines)
+        counted = total_stats(engines)
         for engine in engines:
             engine.reset()
             engine.record = False
@@ -60,14 +56,13 @@ def main(argv: list[str] | None = None) -> None:
             replay(calls)
         print(machine_line())
         print(f"{args.limit} questions x {args.rounds} rounds, {args.max_tokens}-token turns, "
-              f"{len(calls)} vLLM calls, {sum(len(p) for _, p, _ in calls)} prompts: {prompt} prompt tokens "
-              f"({prefilled} prefilled, the rest from the prefix cache), {generated} generated")
+              f"{len(calls)} vLLM calls, {sum(len(p) for _, p, _ in calls)} prompts: {counted.prompt_tokens} prompt "
+              f"tokens ({counted.prefill_tokens} prefilled, the rest from the prefix cache), "
+              f"{counted.completion_tokens} generated")
         print(f"{'harness s':>10} {'raw s':>8} {'harness/raw':>12}")
         print(f"{harness[0]:>10.1f} {raw[0]:>8.1f} {harness[0] / raw[0]:>12.3f}")
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
-    finally:
-        close_models(models)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ debaters' engine reports prompt tokens and prefix-cache hits per request (`num_c
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
-from benchmarks.common import QWEN, SMOLLM2, close_models, load_models, machine_line, questions, tap, timed
+from benchmarks.common import QWEN, add_model_args, arg_parser, loaded_models, machine_line, questions, tap, timed
 from oversight.engine import Engine
 from oversight.types import Message, Question
 from protocols.debate import Debate
@@ -42,16 +41,14 @@ class RoleFirstDebate(Debate):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=8, help="questions")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--judge", default=SMOLLM2)
-    parser.add_argument("--debater", default=QWEN)
+    add_model_args(parser, debater=QWEN)
     args = parser.parse_args(argv)
 
-    models = load_models(args.judge, args.debater)
-    try:
+    with loaded_models(args.judge, args.debater) as models:
         agents = tap(models["debater"], record=False)
         qs = questions(args.limit)
         print(machine_line())
@@ -68,9 +65,8 @@ def main(argv: list[str] | None = None) -> None:
             rows[label] = (s.prefill_tokens, wall[0])
             print(f"{label:<14} {s.prompt_tokens:>10} {s.cached_tokens:>10} {s.prefill_tokens:>10} {wall[0]:>7.1f}")
         (fill_a, wall_a), (fill_b, wall_b) = rows["shared-first"], rows["role-first"]
-        print(f"role-first / shared-first: {fill_b / max(fill_a, 1):.2f}x prefill tokens, {wall_b / wall_a:.2f}x wall time")
-    finally:
-        close_models(models)
+        print(f"role-first / shared-first: {fill_b / max(fill_a, 1):.2f}x prefill tokens, "
+              f"{wall_b / wall_a:.2f}x wall time")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ another's prompts; decoding is greedy, so every level does the same work.
 
 from __future__ import annotations
 
-import argparse
 import os
 import urllib.request
 
-from benchmarks.common import SMOLLM2, machine_line, questions, timed
+from benchmarks.common import SMOLLM2, arg_parser, machine_line, questions, timed
 from oversight.engine import Engine
 from oversight.models.openai import OpenAIBackend
 from oversight.models.serve import ManagedServer
@@ -30,7 +29,7 @@ def reset_prefix_cache(base_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arg_parser(__doc__)
     parser.add_argument("--limit", type=int, default=32, help="questions")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=32)

@@ -4,9 +4,9 @@ Transcripts are appended and flushed as each episode finishes, so an interrupted
 the episode being written; on reopening, a truncated last line is dropped and finished episodes are
 skipped. `config.yaml` and `results.parquet` are written atomically (temp file + rename).
 
-A run folder is locked while a store has it open (`flock` on `<run>/.lock`, which names the holder):
-a second process opening the same folder gets a ConfigError naming the first, instead of two runs
-appending to one transcripts file. The kernel drops the lock when its process dies (even by kill -9),
+A run folder is locked while a store has it open (an OS file lock on `<run>/.lock`, which names the
+holder): a second process opening the same folder gets a ConfigError naming the first, instead of two
+runs appending to one transcripts file. The OS drops the lock when its process dies (even by kill -9),
 so a crashed run never leaves a stale lock. Within one process the lock is shared and counted (a
 sweep may reopen a cell's folder); it is released when the last store of that folder is closed or
 garbage-collected.
@@ -23,22 +23,18 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
+from filelock import BaseFileLock, FileLock, Timeout
 
 from oversight.errors import ConfigError, DataError
 from oversight.types import Transcript
 
 CONFIG, TRANSCRIPTS, RESULTS, LOCK = "config.yaml", "transcripts.jsonl", "results.parquet", ".lock"
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: folders are not locked
-    fcntl = None  # type: ignore[assignment]
-
-_held: dict[Path, tuple[IO[str], int]] = {}
-"""Run folders this process has locked: folder -> (lock file, number of open stores)."""
+_held: dict[Path, BaseFileLock] = {}
+"""Run folders this process has locked; each lock counts how many open stores share it."""
 
 
 def _in_use_error(folder: Path, holder: str) -> ConfigError:
@@ -46,51 +42,60 @@ def _in_use_error(folder: Path, holder: str) -> ConfigError:
                        "to finish or stop it, or pass another --name or --out")
 
 
+def _folder_lock(file: Path, on_acquired: Callable[[int], None] | None = None) -> BaseFileLock:
+    # Shared across threads: a store may be closed (or collected) on another thread than the one that opened it.
+    # Keeping the file rules out filelock's marker-file fallback: only an OS lock dies with its process.
+    return FileLock(file, thread_local=False, preserve_lock_file=True, on_acquired=on_acquired)
+
+
+def _write_holder(fd: int) -> None:
+    """Name this process in the lock file it has just locked (what a second run's error shows)."""
+    holder = (f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+              f"{' '.join(sys.argv)[:300]}\n")
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, holder.encode("utf-8"))
+
+
+def _read_holder(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except OSError:  # Windows forbids reading a byte range another process has locked
+        return ""
+
+
 def lock_folder(folder: Path) -> None:
     """Lock `folder` for this process (counted: every call needs one `unlock_folder`)."""
     key = folder.resolve()
-    if key in _held:
-        fh, count = _held[key]
-        _held[key] = (fh, count + 1)
-        return
-    fh = open(folder / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 — held open while the folder is locked
-    if fcntl is not None:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip()
-            fh.close()
-            raise _in_use_error(folder, holder) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-             f"{' '.join(sys.argv)[:300]}\n")
-    fh.flush()
-    _held[key] = (fh, 1)
+    lock = _held.get(key) or _folder_lock(key / LOCK, on_acquired=_write_holder)
+    try:
+        lock.acquire(blocking=False)  # re-acquiring a held lock only counts
+    except Timeout:
+        raise _in_use_error(folder, _read_holder(folder / LOCK)) from None
+    _held[key] = lock
 
 
 def unlock_folder(folder: Path) -> None:
     """Undo one `lock_folder(folder)`; `folder` as resolved when it was locked."""
-    if folder not in _held:
+    lock = _held.get(folder)
+    if lock is None:
         return
-    fh, count = _held.pop(folder)
-    if count > 1:
-        _held[folder] = (fh, count - 1)
-    else:
-        fh.close()  # closing the file releases the flock
+    lock.release()  # the OS lock goes with the last of the counted holds
+    if not lock.is_locked:
+        del _held[folder]
 
 
 def check_unlocked(folder: Path) -> None:
     """Raise ConfigError if another process holds `folder`'s lock (read-only: creates nothing)."""
     file = folder / LOCK
-    if fcntl is None or not file.is_file() or folder.resolve() in _held:
+    if not file.is_file() or folder.resolve() in _held:
         return
-    with open(file, encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            raise _in_use_error(folder, fh.read().strip()) from None
+    probe = _folder_lock(file)
+    try:
+        probe.acquire(blocking=False)
+    except Timeout:
+        raise _in_use_error(folder, _read_holder(file)) from None
+    probe.release()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -103,6 +108,28 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def read_records(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) of each finished episode in a transcripts file; every reader of one goes through here.
+
+    Lines end at "\n" only: a reply may hold other line separators (U+2028), which JSON leaves unescaped. A last
+    line that does not parse (cut off by a crash mid-write, possibly inside a character) is skipped: that
+    episode was not finished and is redone."""
+    lines = file.read_bytes().split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the file's final newline
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if number == len(lines):
+                continue  # the episode being written when the run died; it will be redone
+            raise DataError(f"{file}:{number} is not valid JSON; the file was edited or corrupted. "
+                            f"Delete that line to redo the episode") from None
+        yield number, record
 
 
 class RunStore:
@@ -144,21 +171,12 @@ class RunStore:
                               f"(differs in: {', '.join(changed)}); pass another --name or --out")
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Finished episodes on disk; a truncated final line (crash mid-write) is skipped."""
+        """Finished episodes on disk (`read_records`: a truncated final line is skipped)."""
         file = self.path / TRANSCRIPTS
         if not file.exists():
             return
-        lines = file.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    continue  # the episode being written when the run died; it will be redone
-                raise DataError(f"{file}:{number} is not valid JSON; the file was edited or corrupted. "
-                                f"Delete that line to redo the episode") from None
+        for _, record in read_records(file):
+            yield record
 
     def done_keys(self) -> set[str]:
         return {record["key"] for record in self.records()}

@@ -3,7 +3,7 @@
 Used for GSM8K calculator annotations (`tasks/math.py`). An expression is numbers (`12`, `3.5`,
 `.25`), the operators `+ - * / **`, unary signs and parentheses; numbers are exact
 `fractions.Fraction`s, so `0.1+0.2` is exactly `3/10`. Nothing is ever `eval`-ed: anything else
-(names, calls, junk) is rejected with `_ParseError`, as are division by zero and powers with a
+(names, calls, junk) is rejected with `ParseError`, as are division by zero and powers with a
 non-integer exponent, an exponent above `_MAX_EXPONENT` in size, or a negative power of zero.
 """
 
@@ -17,23 +17,23 @@ _EXPR_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(\*\*|[-+*/()]))")
 _MAX_EXPONENT = 64
 
 
-class _ParseError(ValueError):
-    pass
+class ParseError(ValueError):
+    """The text is not plain arithmetic, or its value is undefined or too large to compute."""
 
 
 def tokenize_expr(text: str) -> list[Fraction | str]:
-    """Numbers (as exact Fractions) and the symbols + - * / ** ( ); anything else -> _ParseError."""
+    """Numbers (as exact Fractions) and the symbols + - * / ** ( ); anything else -> ParseError."""
     out: list[Fraction | str] = []
     pos = 0
     text = text.rstrip()
     while pos < len(text):
         m = _EXPR_TOKEN.match(text, pos)
         if not m:
-            raise _ParseError(f"unexpected {text[pos:pos + 10]!r}")
+            raise ParseError(f"unexpected {text[pos:pos + 10]!r}")
         out.append(Fraction(m.group(1)) if m.group(1) is not None else m.group(2))
         pos = m.end()
     if not out:
-        raise _ParseError("empty expression")
+        raise ParseError("empty expression")
     return out
 
 
@@ -58,7 +58,7 @@ class _Parser:
 
     def take(self) -> Fraction | str:
         if self.pos >= self.n:
-            raise _ParseError("unexpected end")
+            raise ParseError("unexpected end")
         self.pos += 1
         return self.tokens[self.pos - 1]
 
@@ -76,7 +76,7 @@ class _Parser:
             if sym == "*":
                 value = value * rhs
             elif rhs == 0:
-                raise _ParseError("division by zero")
+                raise ParseError("division by zero")
             else:
                 value = value / rhs
         return value
@@ -92,7 +92,7 @@ class _Parser:
             self.take()
             exp = self.unary()
             if exp.denominator != 1 or abs(exp) > _MAX_EXPONENT or (base == 0 and exp < 0):
-                raise _ParseError("unsupported power")
+                raise ParseError("unsupported power")
             return base ** int(exp)
         return base
 
@@ -103,17 +103,17 @@ class _Parser:
         if tok == "(":
             value = self.expr()
             if self.pos >= self.n or self.take() != ")":
-                raise _ParseError("missing )")
+                raise ParseError("missing )")
             return value
-        raise _ParseError(f"unexpected {tok!r}")
+        raise ParseError(f"unexpected {tok!r}")
 
 
 def evaluate(tokens: Sequence[Fraction | str]) -> Fraction:
-    """Exact value of an arithmetic token list. Division by zero, huge powers, junk -> _ParseError."""
+    """Exact value of an arithmetic token list. Division by zero, huge powers, junk -> ParseError."""
     parser = _Parser(tokens)
     result = parser.expr()
     if parser.pos != parser.n:
-        raise _ParseError("trailing tokens")
+        raise ParseError("trailing tokens")
     return result
 
 
@@ -121,11 +121,11 @@ def safe_eval(text: str) -> Fraction | None:
     """Exact value of an arithmetic string, or None when it is not plain arithmetic."""
     try:
         return evaluate(tokenize_expr(text))
-    except _ParseError:
+    except ParseError:
         return None
 
 
-def _binary_ops(tokens: Sequence[Fraction | str]) -> list[int]:
+def binary_ops(tokens: Sequence[Fraction | str]) -> list[int]:
     """Indices of the binary operators (an operator right after a number or `)`)."""
     return [i for i, t in enumerate(tokens)
             if isinstance(t, str) and t in ("+", "-", "*", "/", "**") and i > 0

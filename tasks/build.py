@@ -1,4 +1,4 @@
-"""`oversight tasks build`: build a task's binary set with code execution, verify it, write it to a file.
+"""`oversight tasks build`, the data side: which problems, how each item is verified, the written file.
 
 The file (`tasks/built.py` format) then loads with `oversight run ... --task TASK --data FILE`
 without executing anything. Building needs `--allow-code-exec`. Sources:
@@ -11,14 +11,17 @@ without executing anything. Building needs `--allow-code-exec`. Sources:
   a different seed per sample), each run in the sandbox. A program is *correct* when it prints the
   gold answer, *incorrect* when it prints another number, *invalid* otherwise (no code block, an
   exception, a timeout, no numeric `answer`). An item is kept when it has at least one of each: the
-  first correct and the first incorrect program in sample order (the study: 32 samples).
+  first correct and the first incorrect program in sample order (the study: 32 samples). The
+  sampling itself (the agent, the engine, the response cache) is the build driver's,
+  `oversight/experiments/build.py`; this module receives the sampled replies.
 - `code`, `code-mbpp` (`--source mutate` only): canonical solution vs. first failing mutant, both run
   against the tests (`tasks/code.py`).
 
 `--limit N --seed S` build from a seeded sample of N problems, the sample `oversight run --limit N
 --seed S` draws from the same data (for `math --source sample`: the sample of `math-prose`, since
-every GSM8K problem can be sampled from); fewer than N items come out when some yield no verified pair. Only verified items are
-written, atomically (a temp file renamed into place): an interrupted build leaves no file.
+every GSM8K problem can be sampled from); fewer than N items come out when some yield no verified
+pair. Only verified items are written, atomically (a temp file renamed into place): an interrupted
+build leaves no file.
 """
 
 from __future__ import annotations
@@ -34,12 +37,11 @@ from pathlib import Path
 from typing import Literal
 
 from oversight.errors import ConfigError
-from oversight.models.base import Backend
-from oversight.types import Question, Request, Sampling
+from oversight.types import Question
 from tasks.base import get_task, resolve_data_file, sample_indices
 from tasks.built import write_built
 from tasks.gsm8k_programs import ProgramOptions, printed_answer, program_runner, same_number
-from tasks.gsm8k_steps import _display
+from tasks.gsm8k_steps import display_answer
 from oversight.sandbox import require_code_execution, run_python
 
 Source = Literal["mutate", "sample"]
@@ -60,70 +62,76 @@ class BuildReport:
     """What happened to the problems (and, for `sample`, to the programs)."""
 
 
-def build_task(task: str, *, out: str | Path, source: Source = "mutate", limit: int | None = None, seed: int = 0,
-               data: str | None = None, split: str = "test", model: str | None = None, samples: int = 32,
-               max_tokens: int = 320, temperature: float = 0.8, backend: str = "auto",
-               progress: Callable[[str], None] | None = None, agent: Backend | None = None) -> BuildReport:
-    """Build, verify and write the binary set of `task` (see the module docstring).
-
-    `agent`: an already-loaded backend for `--source sample` (else `model` is loaded, and closed after).
-    """
+def check_build(task: str, source: str, *, samples: int, limit: int | None, has_agent: bool) -> None:
+    """Refuse a build that cannot run (before any data or model loads); `has_agent`: a model is named or given."""
     if task not in BUILDABLE:
         raise ConfigError(f"`tasks build` builds {', '.join(BUILDABLE)}; {task!r} loads without building")
     if source not in BUILDABLE[task]:
         raise ConfigError(f"task {task!r} builds with --source {' or '.join(BUILDABLE[task])}, not {source!r}")
-    if source == "sample" and not model and agent is None:
+    if source == "sample" and not has_agent:
         raise ConfigError("--source sample needs --model SPEC, the agent that writes the programs "
                           "(e.g. embedded:qwen2.5-coder-0.5b)")
     if samples < 1 or (limit is not None and limit < 1):
         raise ConfigError(f"--samples and --limit must be >= 1, got {samples} and {limit}")
     require_code_execution(f"oversight tasks build {task}")
+
+
+def build_mutated(task: str, *, out: str | Path, limit: int | None, seed: int, data: str | None, split: str,
+                  say: Callable[[str], None]) -> BuildReport:
+    """The `--source mutate` build of `task`: verify each problem's pair in the sandbox and write the verified."""
     start = time.perf_counter()
-    say = progress or (lambda _msg: None)
     impl = get_task(task)
     path = resolve_data_file(impl.info.folder, impl.info.files[split], data)
     if task == "math":
-        items = _math_items(impl, path, split, limit, seed, derive=source == "mutate")
+        items = _math_items(impl, path, split, limit, seed, derive=True)
         say(f"{len(items)} problems")
-        if source == "mutate":
-            questions, counts = _verify_math(items, split)
-        else:
-            questions, counts = _sample_math(items, split, model or (agent.model if agent else ""), samples,
-                                             max_tokens, temperature, seed, backend, say, agent)
+        questions, counts = _verify_math(items, split)
+        problems = len(items)
     else:
         from tasks.code import pair_question, verify_all
 
-        problems = impl.problems(path, split, limit, seed)  # type: ignore[attr-defined]
-        items = problems
-        say(f"{len(problems)} problems")
-        pairs = verify_all(problems)
+        found = impl.problems(path, split, limit, seed)  # type: ignore[attr-defined]
+        say(f"{len(found)} problems")
+        pairs = verify_all(found)
         questions = [pair_question(p, task, i) for i, p in enumerate(pairs)]
-        counts = {"verified": len(pairs), "no verified pair": len(problems) - len(pairs)}
+        counts = {"verified": len(pairs), "no verified pair": len(found) - len(pairs)}
+        problems = len(found)
+    return finish_build(task, "mutate", out, problems, questions, counts, start)
+
+
+def finish_build(task: str, source: str, out: str | Path, problems: int, questions: Sequence[Question],
+                 counts: dict[str, int], start: float) -> BuildReport:
+    """Write the verified `questions` (atomically) and report the build begun at `start` (perf_counter)."""
     written = write_built(out, questions)
-    return BuildReport(task, source, Path(out), len(items), written, time.perf_counter() - start, counts)
+    return BuildReport(task, source, Path(out), problems, written, time.perf_counter() - start, counts)
 
 
 # --------------------------------------------------------------------------- math: derived programs
 
 
 @dataclass(frozen=True)
-class _MathItem:
+class MathItem:
+    """One GSM8K problem to build from."""
+
     index: int
+    id: str
+    """The built question's id (`gsm8k/<split>/<index>`)."""
     question: str
     gold: Fraction
     programs: ProgramOptions | None
 
 
 def _math_items(impl: object, path: Path | None, split: str, limit: int | None, seed: int,
-               derive: bool) -> list[_MathItem]:
+               derive: bool) -> list[MathItem]:
     """The sampled GSM8K problems; `derive`: only those with derived programs, which they carry."""
     from tasks.base import load_records
     from tasks.gsm8k_steps import split_gold
     from tasks.math import derived_programs, gsm8k_records
 
     records = gsm8k_records(load_records(impl.info, path, split))  # type: ignore[attr-defined]
-    every = [_MathItem(r.index, r.data["question"].strip(), Fraction(split_gold(r.data["answer"])[1].replace(",", "")),
-                       derived_programs(r, split) if derive else None) for r in records]
+    every = [MathItem(r.index, f"gsm8k/{split}/{r.index}", r.data["question"].strip(),
+                      Fraction(split_gold(r.data["answer"])[1].replace(",", "")),
+                      derived_programs(r, split) if derive else None) for r in records]
     if derive:  # sample among the problems with programs, as `oversight run --task math` does
         every = [it for it in every if it.programs is not None]
     return [every[i] for i in sample_indices(len(every), limit, seed)]
@@ -134,10 +142,10 @@ def _run_program(program: str) -> float | None:
     return printed_answer(result.stdout) if result.ok else None
 
 
-def _verify_math(items: Sequence[_MathItem], split: str) -> tuple[list[Question], dict[str, int]]:
+def _verify_math(items: Sequence[MathItem], split: str) -> tuple[list[Question], dict[str, int]]:
     from tasks.math import program_question
 
-    def verify(item: _MathItem) -> str:
+    def verify(item: MathItem) -> str:
         opts = item.programs
         if opts is None:
             return "no program"
@@ -167,53 +175,45 @@ def extract_program(reply: str) -> str | None:
     return m.group(1).strip() + "\n" if m and m.group(1).strip() else None
 
 
-def _sample_math(items: Sequence[_MathItem], split: str, model: str, samples: int, max_tokens: int,
-                 temperature: float, seed: int, backend: str, say: Callable[[str], None],
-                 agent: Backend | None) -> tuple[list[Question], dict[str, int]]:
-    from oversight.models import load_backend, parse_model_spec
-    from oversight.prompts import render
+def sample_problems(*, limit: int | None, seed: int, data: str | None, split: str) -> list[MathItem]:
+    """The GSM8K problems a `--source sample` build samples programs for (every problem can be sampled from)."""
+    impl = get_task("math")
+    path = resolve_data_file(impl.info.folder, impl.info.files[split], data)
+    return _math_items(impl, path, split, limit, seed, derive=False)
 
-    owned = agent is None
-    if agent is None:
-        spec = parse_model_spec(model, backend)
-        say(f"loading {spec} ...")
-        agent = load_backend(spec)
-    try:
-        requests = [Request(role="agent", messages=render("tasks/math_program", question=it.question),
-                            sampling=Sampling(max_tokens=max_tokens, temperature=temperature,
-                                              seed=seed * 100_003 + it.index * samples + k))
-                    for it in items for k in range(samples)]
-        say(f"sampling {len(requests)} programs ...")
-        replies = agent.generate(requests)
-    finally:
-        if owned:
-            agent.close()
-    programs = [extract_program(r.text) for r in replies]
+
+def verify_samples(items: Sequence[MathItem], replies: Sequence[Sequence[str]], split: str,
+                   model: str) -> tuple[list[Question], dict[str, int]]:
+    """Run every sampled program in the sandbox and keep, per problem, its first correct and first incorrect one.
+
+    `replies[n]`: the agent's reply texts for `items[n]`, in sample order; `model` is recorded on each item.
+    """
+    programs = [extract_program(text) for texts in replies for text in texts]
     with ThreadPoolExecutor() as pool:
-        values = list(pool.map(lambda p: _run_program(p) if p else None, programs))
+        values = iter(list(pool.map(lambda p: _run_program(p) if p else None, programs)))
+    programs_left = iter(programs)
     questions: list[Question] = []
     counts: Counter[str] = Counter()
-    for n, it in enumerate(items):
-        mine = list(zip(programs[n * samples:(n + 1) * samples], values[n * samples:(n + 1) * samples], strict=True))
+    for it, texts in zip(items, replies, strict=True):
+        mine = [(next(programs_left), next(values)) for _ in texts]
         right = [p for p, v in mine if p and v is not None and same_number(v, it.gold)]
         wrong = [(p, v) for p, v in mine if p and v is not None and not same_number(v, it.gold)]
         counts["programs correct"] += len(right)
         counts["programs incorrect"] += len(wrong)
-        counts["programs invalid"] += samples - len(right) - len(wrong)
+        counts["programs invalid"] += len(mine) - len(right) - len(wrong)
         if right and wrong:
             counts["kept"] += 1
             opts = ProgramOptions(right[0], wrong[0][0], it.gold, Fraction(wrong[0][1]).limit_denominator(10**6),
-                                  "sampled", f"{len(right)} of {samples} samples correct, {len(wrong)} incorrect")
-            q = _sampled_question(it, opts, split, model)
-            questions.append(q)
+                                  "sampled", f"{len(right)} of {len(mine)} samples correct, {len(wrong)} incorrect")
+            questions.append(_sampled_question(it, opts, split, model))
         else:
             counts["no correct program" if not right else "no incorrect program"] += 1
     return questions, dict(counts)
 
 
-def _sampled_question(item: _MathItem, opts: ProgramOptions, split: str, model: str) -> Question:
+def _sampled_question(item: MathItem, opts: ProgramOptions, split: str, model: str) -> Question:
     from tasks.math import program_question
 
     q = program_question(item.question, opts, item.index, split, source="sample")
     return Question(q.id, q.task, q.question, q.answers, q.correct_index, q.context,
-                    {**q.meta, "model": model, "wrong_answer": _display(opts.wrong_value)})
+                    {**q.meta, "model": model, "wrong_answer": display_answer(opts.wrong_value)})

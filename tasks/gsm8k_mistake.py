@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from tasks.arith import _binary_ops, _ParseError, evaluate, safe_eval
+from tasks.arith import ParseError, binary_ops, evaluate, safe_eval
 from tasks.gsm8k_steps import (
     _PROSE,
-    _display,
     _fmt,
     _num_value,
     _parse_steps,
     _Step,
     _Tok,
     _tokenize_solution,
+    display_answer,
     split_gold,
     strip_annotations,
 )
@@ -64,7 +64,7 @@ def shift_unit(value: Fraction) -> Fraction:
 def perturbations(expr: Sequence[Fraction | str]) -> list[Perturbation]:
     """The ranked perturbations of one expression: operator swaps (last operator first), then
     operand shifts up by one unit (last operand first), then down by one unit (result stays > 0)."""
-    out = [Perturbation("operator_swap", i) for i in reversed(_binary_ops(expr)) if expr[i] in _SWAP]
+    out = [Perturbation("operator_swap", i) for i in reversed(binary_ops(expr)) if expr[i] in _SWAP]
     operands = [i for i, t in enumerate(expr) if isinstance(t, Fraction) and t > 0]
     out += [Perturbation("operand_shift", i, shift_unit(expr[i])) for i in reversed(operands)]  # type: ignore[arg-type]
     out += [Perturbation("operand_shift", i, -shift_unit(expr[i]))  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def _simulate(steps: list[_Step], target: int, p: Perturbation, gold: Fraction) 
         else:
             try:
                 value = _round_like(evaluate(expr), step)
-            except _ParseError:
+            except ParseError:
                 return None
             out.new_expr[j] = expr
             out.new_value[j] = value
@@ -239,7 +239,7 @@ def _render(toks: list[_Tok], steps: list[_Step], o: _Outcome) -> str:
     target = steps[o.target]
     swap_at: tuple[int, int] | None = None
     if o.perturbation.kind == "operator_swap" and target.op_at is not None:
-        swap_at = target.op_at[_binary_ops(target.expr).index(o.perturbation.index)]
+        swap_at = target.op_at[binary_ops(target.expr).index(o.perturbation.index)]
     parts: list[str] = []
     for i, tok in enumerate(toks):
         if tok.kind == "ann":
@@ -325,7 +325,7 @@ def worked_solution_options(question: str, answer: str, key: str) -> WorkedOptio
     if o is None:
         return _fallback(body, final_text, gold, correct)
     text = f"{_render(toks, steps, o).rstrip()}\nThe answer is {_fmt(o.wrong, final_text)}."
-    return WorkedOptions(correct, text, _display(gold), _display(o.wrong), o.perturbation.kind,
+    return WorkedOptions(correct, text, display_answer(gold), display_answer(o.wrong), o.perturbation.kind,
                          "relaxed" if failed else "strict", tuple(failed), o.target,
                          f"step {o.target + 1}: "
                          f"{_describe(steps[o.target], o.new_expr[o.target], o.new_value[o.target])}")
@@ -336,7 +336,7 @@ def _choose(toks: list[_Tok], steps: list[_Step], gold: Fraction, key: str,
     """(the outcome to use, the checks it fails: none when it passes every strict one); None when
     no perturbation reaches a different final answer. Steps are tried in a rotation from crc32(key),
     each with its perturbations in rank order; the first strict candidate wins."""
-    candidates = [j for j, s in enumerate(steps) if s.expr and _binary_ops(s.expr)]
+    candidates = [j for j, s in enumerate(steps) if s.expr and binary_ops(s.expr)]
     if candidates:
         start = zlib.crc32(key.encode("utf-8")) % len(candidates)
         candidates = candidates[start:] + candidates[:start]
@@ -345,7 +345,7 @@ def _choose(toks: list[_Tok], steps: list[_Step], gold: Fraction, key: str,
     for j in candidates:
         for p in perturbations(steps[j].expr):
             o = _simulate(steps, j, p, gold)
-            if o is None or o.wrong == gold or _display(o.wrong) == _display(gold):
+            if o is None or o.wrong == gold or display_answer(o.wrong) == display_answer(gold):
                 continue
             if not _failed_checks(toks, steps, o, question_numbers, first_only=True):
                 chosen = o
@@ -379,6 +379,6 @@ def _fallback(body: str, final_text: str, gold: Fraction, correct: str) -> Worke
             break
     wrong_text = _fmt(wrong, final_text)
     text = "\n".join(lines) + f"\nThe answer is {wrong_text}."
-    return WorkedOptions(correct, text, _display(gold), _display(wrong), "fallback_double", "fallback", (),
+    return WorkedOptions(correct, text, display_answer(gold), display_answer(wrong), "fallback_double", "fallback", (),
                          None,
-                         f"no calculation step reaches the answer: {_display(gold)} doubled")
+                         f"no calculation step reaches the answer: {display_answer(gold)} doubled")

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from tasks.arith import _ParseError, evaluate
+from tasks.arith import ParseError, evaluate
 from tasks.gsm8k_mistake import Perturbation, _Step, find_mistake
-from tasks.gsm8k_steps import _display, strip_annotations
+from tasks.gsm8k_steps import display_answer, strip_annotations
 
 ANSWER_MARK = "__answer__"
 """The line `program_runner` adds prints: `__answer__ <float(answer)>`."""
@@ -91,7 +91,7 @@ def _program(steps: list[_Step], lines: list[str], gold: Fraction,
                 exact.append(value)
             try:
                 value = evaluate(exact)
-            except _ParseError:
+            except ParseError:
                 return None
             code = "".join(parts)
             if not step.exact:
@@ -122,8 +122,8 @@ def program_options(question: str, answer: str, key: str) -> ProgramOptions | No
     if correct is None or wrong is None or correct[1] != m.gold or wrong[1] == m.gold:
         return None
     return ProgramOptions(correct[0], wrong[0], m.gold, wrong[1], p.kind,
-                          f"step {target + 1}: {p.kind.replace('_', ' ')}; answer {_display(m.gold)} -> "
-                          f"{_display(wrong[1])}")
+                          f"step {target + 1}: {p.kind.replace('_', ' ')}; answer {display_answer(m.gold)} -> "
+                          f"{display_answer(wrong[1])}")
 
 
 def program_runner(program: str) -> str:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tasks.arith import _binary_ops, _ParseError, evaluate, tokenize_expr
+from tasks.arith import ParseError, binary_ops, evaluate, tokenize_expr
 
 # ----------------------------------------------------------------------------- number text
 
@@ -68,7 +68,7 @@ def _fmt(value: Fraction, like: str = "") -> str:
     return s
 
 
-def _display(value: Fraction) -> str:
+def display_answer(value: Fraction) -> str:
     """A final answer as text: integer, or at most 2 decimals; no thousands separators."""
     return _fmt(value)
 
@@ -134,7 +134,7 @@ def _match_shown(toks: list[_Tok], end: int,
                  expr: list[Fraction | str]) -> tuple[list[int], list[tuple[int, int]]] | None:
     """Prose operand tokens and operator positions of `expr`, whose last operand is token `end`."""
     numbers = [t for t in expr if isinstance(t, Fraction)]
-    ops = [str(expr[i]) for i in _binary_ops(expr)]
+    ops = [str(expr[i]) for i in binary_ops(expr)]
     if len(ops) != len(numbers) - 1:
         return None
     operand_toks: list[int] = []
@@ -190,7 +190,7 @@ def _parse_steps(toks: list[_Tok]) -> list[_Step]:
                 expr = tokenize_expr(lhs)
                 value = evaluate(expr)
                 written = evaluate(tokenize_expr(rhs))
-            except _ParseError:
+            except ParseError:
                 continue
             usable, exact = _consistent(value, written, rhs.strip())
             step = _Step(i, tok.line, expr if usable else [], written, rhs.strip(), exact)
@@ -234,7 +234,7 @@ def _prose_equation(toks: list[_Tok], res: int) -> _Step | None:
             expr.append(value)
         try:
             value = evaluate(expr)
-        except _ParseError:
+        except ParseError:
             continue
         if value == written:
             step = _Step(res, toks[res].line, expr, written, toks[res].text, True, result_tok=res,

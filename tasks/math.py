@@ -108,7 +108,7 @@ from tasks.gsm8k_mistake import (
     worked_solution_options,
 )
 from tasks.gsm8k_programs import ProgramOptions, program_options
-from tasks.gsm8k_steps import _display, split_gold, strip_annotations
+from tasks.gsm8k_steps import display_answer, split_gold, strip_annotations
 
 __all__ = [
     "CHECKS",
@@ -199,8 +199,8 @@ def _cached_program_options(question: str, answer: str, question_id: str) -> Pro
 
 def program_question(question: str, opts: ProgramOptions, index: int, split: str, task: str = "math",
                      source: str = "derived") -> Question:
-    meta: dict[str, Any] = {"source_index": index, "split": split, "gold_answer": _display(opts.gold),
-                            "wrong_answer": _display(opts.wrong_value), "wrong_method": opts.method,
+    meta: dict[str, Any] = {"source_index": index, "split": split, "gold_answer": display_answer(opts.gold),
+                            "wrong_answer": display_answer(opts.wrong_value), "wrong_method": opts.method,
                             "wrong_detail": opts.detail, "source": source}
     return Question(id=f"gsm8k/{split}/{index}", task=task, question=question.strip(),
                     answers=(opts.correct, opts.wrong), correct_index=0, context=None, meta=meta)

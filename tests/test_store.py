@@ -38,6 +38,23 @@ def test_truncated_last_line_is_dropped_and_appending_continues(tmp_path):
     assert store.done_keys() == {"k0", "k1"}
 
 
+def test_a_line_cut_inside_a_character_is_dropped_like_any_cut_off_line(tmp_path):
+    store = RunStore.open(tmp_path / "run", {"a": 1}, {"a": 1})
+    store.append("k0", transcript(0), {"question_id": "q0"})
+    with open(tmp_path / "run" / "transcripts.jsonl", "ab") as fh:
+        fh.write('{"key": "k1", "row": {"note": "\u00e9'.encode()[:-1])  # killed inside a two-byte character
+    assert store.done_keys() == {"k0"}
+
+
+def test_replies_holding_other_line_separators_read_back(tmp_path):
+    # JSON leaves U+2028 and U+0085 unescaped; only "\n" ends a line of the file.
+    store = RunStore.open(tmp_path / "run", {"a": 1}, {"a": 1})
+    store.append("k0", transcript(0), {"note": "one\u2028two\x85three"})
+    store.append("k1", transcript(1), {})
+    assert store.done_keys() == {"k0", "k1"}
+    assert next(store.records())["row"]["note"] == "one\u2028two\x85three"
+
+
 def test_corrupt_line_in_the_middle_is_a_data_error(tmp_path):
     store = RunStore.open(tmp_path / "run", {"a": 1}, {"a": 1})
     store.append("k0", transcript(0), {})

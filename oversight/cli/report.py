@@ -1,10 +1,19 @@
-"""Console summary of a finished run."""
+"""Console summaries of a finished run and of a judge cascade over one."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from oversight.experiments.run import RunReport
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from oversight.experiments.cascade import CascadeReport
 
 
 def integrity_lines(results) -> list[str]:
@@ -65,3 +74,24 @@ def print_summary(report: RunReport, console: Console) -> None:
                   f"{report.seconds_total:.1f}s total, {report.seconds_loading:.1f}s setup and model loading, "
                   f"{model_time:.1f}s in model calls")
     console.print(f"results: {report.path / 'results.parquet'}  transcripts: {report.path / 'transcripts.jsonl'}")
+
+
+def print_cascade(report: CascadeReport, judges: list[str], run_dir: str, console: Console) -> None:
+    """Episodes deferred past the first judge, each judge's share and prompt tokens, and the cascade's accuracy."""
+    s = report.summary
+    console.print(f"Cascade {' -> '.join(judges)} on {run_dir}: {s['episodes']} episodes, "
+                  f"{s['deferred_fraction']:.1%} deferred past the first judge")
+    for stage in s["stages"]:
+        console.print(f"  {stage['judge']}: {stage['episodes']} episodes judged ({stage['judged_now']} new), "
+                      f"{stage['prompt_tokens']:,} prompt tokens")
+    test = f", {s['accuracy_test']:.3f} on the {s['test_episodes']} test-split episodes" \
+        if s["calibration_fraction"] and s["accuracy_test"] is not None else ""
+    console.print(f"accuracy {s['accuracy']:.3f}{test}; results: {report.path / 'cascade.parquet'}")
+
+
+def print_curve_table(table: pd.DataFrame, folder: Path, console: Console) -> None:
+    """The accuracy-deferral table of `oversight cascade --curve` and where its curves and figure are."""
+    from analysis.summary import format_table
+
+    console.print(format_table(table).to_string(index=False))
+    console.print(f"curves: {folder / 'curve.csv'}, figure: {folder / 'cascade.png'}")

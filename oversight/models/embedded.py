@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from oversight.errors import BackendError, ConfigError
 
 PREFIX = "embedded:"
@@ -177,21 +179,16 @@ def _valid(path: Path, spec: EmbeddedModel) -> bool:
 
 @contextmanager
 def _lock(path: Path, name: str) -> Iterator[None]:
+    lock = FileLock(path)
     try:
-        import fcntl
-    except ImportError:  # Windows: rely on the atomic rename alone
+        lock.acquire(blocking=False)
+    except Timeout:
+        _log(f"waiting for another process that is building embedded model {name!r} ...")
+        lock.acquire()
+    try:
         yield
-        return
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _log(f"waiting for another process that is building embedded model {name!r} ...")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        lock.release()
 
 
 # ----------------------------------------------------------------------------------------- build

@@ -13,7 +13,7 @@ import pytest
 
 from oversight.errors import ConfigError
 from tasks import load_questions
-from tasks.build import build_task
+from oversight.experiments.build import build_task
 from tasks.code import HumanEvalTask, MBPPTask, Problem, run_tests, verified_pair
 from tasks.code_mutants import OPERATORS, mutants
 from oversight.sandbox import code_execution

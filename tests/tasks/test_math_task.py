@@ -16,7 +16,8 @@ import pytest
 
 from oversight.errors import ConfigError, DataError
 from tasks import load_questions
-from tasks.build import build_task, extract_program
+from oversight.experiments.build import build_task, cache_path
+from tasks.build import extract_program
 from tasks.gsm8k_programs import printed_answer, program_options, program_runner, same_number
 from tasks.math import safe_eval, shift_unit, worked_solution_options
 from oversight.sandbox import code_execution, run_python
@@ -284,6 +285,7 @@ def test_build_mutate_writes_verified_programs_that_load_back(tmp_path: Path, mo
 class FakeAgent:
     """Replies per problem in turn: a correct program, a wrong one, prose with no code."""
 
+    name = "fake"
     model = "fake"
 
     def __init__(self, replies_for):
@@ -329,6 +331,66 @@ def test_build_sample_writes_nothing_invalid(tmp_path: Path) -> None:
         report = build_task("math", out=out, source="sample", limit=2, samples=2, agent=agent)
     assert report.written == 0 and report.counts["programs invalid"] == 4
     assert out.read_text() == ""
+
+
+def seeded_replies(limit: int, seed: int):
+    """A reply that depends on the request alone: a correct program on an even seed, an incorrect one on odd."""
+    gold = {q.question: Fraction(q.meta["gold_answer"]) for q in load_questions("math-prose", limit=limit, seed=seed)}
+
+    def reply(request, _i):
+        value = gold[request.messages[-1].content.split("Problem: ", 1)[1].strip()]
+        return f"```python\nanswer = {value + request.sampling.seed % 2}\n```"
+
+    return reply
+
+
+def test_sampled_programs_carry_request_seeds(tmp_path: Path) -> None:
+    from protocols.base import request_seed
+    from tasks.build import sample_problems
+
+    agent = FakeAgent(seeded_replies(2, 3))
+    with code_execution():
+        build_task("math", out=tmp_path / "s.jsonl", source="sample", limit=2, seed=3, samples=3, agent=agent)
+    ids = [p.id for p in sample_problems(limit=2, seed=3, data=None, split="test")]
+    assert [r.sampling.seed for r in agent.requests] == [request_seed(3, qid, k) for qid in ids for k in range(3)]
+    greedy = FakeAgent(lambda r, i: "no code")
+    with code_execution():
+        build_task("math", out=tmp_path / "g.jsonl", source="sample", limit=2, seed=3, samples=3, temperature=0.0,
+                   agent=greedy)
+    assert {r.sampling.seed for r in greedy.requests} == {None} and len(greedy.requests) == 2  # one per problem
+
+
+def test_a_second_sample_build_is_answered_from_the_cache(tmp_path: Path) -> None:
+    out = tmp_path / "sampled.jsonl"
+    first, again = FakeAgent(seeded_replies(3, 5)), FakeAgent(seeded_replies(3, 5))
+    with code_execution():
+        report = build_task("math", out=out, source="sample", limit=3, seed=5, samples=4, agent=first)
+        written = out.read_text()
+        replayed = build_task("math", out=out, source="sample", limit=3, seed=5, samples=4, agent=again)
+    assert len(first.requests) == 12 and again.requests == []  # no model call the second time
+    assert cache_path(out).is_file() and out.read_text() == written
+    assert replayed.counts == report.counts and replayed.written == report.written > 0
+
+
+def test_an_interrupted_sample_build_resumes_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("oversight.experiments.build.PROBLEMS_PER_CALL", 1)  # one call per problem
+    reply = seeded_replies(3, 6)
+
+    class Interrupted(FakeAgent):
+        def generate(self, requests):
+            if self.requests:  # Ctrl-C during the second call
+                raise KeyboardInterrupt
+            return super().generate(requests)
+
+    out = tmp_path / "resumed.jsonl"
+    with code_execution():
+        with pytest.raises(KeyboardInterrupt):
+            build_task("math", out=out, source="sample", limit=3, seed=6, samples=2, agent=Interrupted(reply))
+        assert not out.exists()
+        rest = FakeAgent(reply)
+        report = build_task("math", out=out, source="sample", limit=3, seed=6, samples=2, agent=rest)
+    assert len(rest.requests) == 4  # the first problem's 2 samples came from the cache
+    assert report.counts["programs correct"] + report.counts["programs incorrect"] == 6
 
 
 def test_extract_program() -> None:
