@@ -182,15 +182,22 @@ class RunStore:
         return {record["key"] for record in self.records()}
 
     def repair(self) -> None:
-        """Drop a truncated last line so new episodes append after a clean newline."""
+        """End the file on a clean newline so new episodes append after it: a last line cut off by a crash is
+        dropped; a complete one that only lost its newline (readers count it finished) keeps its episode."""
         file = self.path / TRANSCRIPTS
         if not file.exists():
             return
         data = file.read_bytes()
         if data and not data.endswith(b"\n"):
             cut = data.rfind(b"\n") + 1
-            with open(file, "r+b") as fh:
-                fh.truncate(cut)
+            try:
+                json.loads(data[cut:].decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                with open(file, "r+b") as fh:
+                    fh.truncate(cut)
+            else:
+                with open(file, "ab") as fh:
+                    fh.write(b"\n")
 
     def append(self, key: str, transcript: Transcript, row: dict[str, Any]) -> None:
         """Append one finished episode and force it to disk."""

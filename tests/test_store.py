@@ -38,6 +38,19 @@ def test_truncated_last_line_is_dropped_and_appending_continues(tmp_path):
     assert store.done_keys() == {"k0", "k1"}
 
 
+def test_a_complete_last_line_without_its_newline_is_kept_by_the_repair(tmp_path):
+    store = RunStore.open(tmp_path / "run", {"a": 1}, {"a": 1})
+    store.append("k0", transcript(0), {"question_id": "q0"})
+    store.append("k1", transcript(1), {"question_id": "q1"})
+    file = tmp_path / "run" / "transcripts.jsonl"
+    file.write_bytes(file.read_bytes()[:-1])  # killed between the record and its newline
+    assert store.done_keys() == {"k0", "k1"}  # readers count it finished...
+    store.repair()
+    assert store.done_keys() == {"k0", "k1"}  # ...and the repair keeps it, so it is not lost and never redone
+    store.append("k2", transcript(2), {"question_id": "q2"})
+    assert [r["key"] for r in store.records()] == ["k0", "k1", "k2"]
+
+
 def test_a_line_cut_inside_a_character_is_dropped_like_any_cut_off_line(tmp_path):
     store = RunStore.open(tmp_path / "run", {"a": 1}, {"a": 1})
     store.append("k0", transcript(0), {"question_id": "q0"})

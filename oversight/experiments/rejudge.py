@@ -2,7 +2,8 @@
 
 The study's pattern: generate debates with strong agents once, judge them with many judges.
 `rejudge(run_folder, judge_spec)` reads `transcripts.jsonl` and replays each episode through its
-protocol's own code, with everything before the final decision answered from the saved transcript:
+protocol's own code (`oversight.experiments.replay`), with everything before the final decision answered
+from the saved transcript:
 
 - agent turns (`Protocol.speak`) are the saved turns, as they were (best-of-N choices and retries
   included: no candidate is re-scored, no turn regenerated);
@@ -21,7 +22,6 @@ results.parquet, the same columns); it resumes like a run.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,10 @@ from oversight.errors import ConfigError, DataError
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
+from oversight.experiments.replay import replay_episode, variant_of
 from oversight.experiments.run import RunReport, protocol_options, result_row, role_specs
 from oversight.store import CONFIG, RunStore
-from oversight.types import Reply, Request, Transcript, Turn
+from oversight.types import Request, Transcript
 
 JUDGED = "judged"
 
@@ -47,70 +48,9 @@ def judge_slug(spec: ModelSpec) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", str(spec)).strip("-")
 
 
-def variant_of(key: str) -> str:
-    """The protocol's episode variant in an episode key `<question id>#<order>[/<variant>]`."""
-    return key.rpartition("#")[2].partition("/")[2]
-
-
-class _Replayed:
-    """Mixed in front of a protocol class: agent turns and pre-decision replies come from `saved`."""
-
-    saved: Transcript
-    deciding: bool
-
-    def speak(self, question: Any, speeches: list[Any], round_: int) -> Any:
-        turns = []
-        for speech in speeches:
-            match = [t for t in self.saved.turns if t.role == speech.role and t.round == round_
-                     and t.meta.get("kind") != "reasoning"]
-            if len(match) != 1:
-                raise DataError(f"saved transcript has {len(match)} turns of {speech.role} in round {round_}, "
-                                "expected 1: it was not written by this protocol")
-            turns.append(match[0])
-        return turns
-        yield  # a generator that asks for nothing
-
-    def decide(self, template: str, question: Any, **variables: object) -> Any:
-        self.deciding = True
-        return (yield from super().decide(template, question, **variables))  # type: ignore[misc]
-
-
 def replay(protocol_cls: type, config: RunConfig, variant: str, saved: Transcript) -> Any:
     """One episode whose only model requests are the final decision's."""
-    replayed = type(f"Replayed{protocol_cls.__name__}", (_Replayed, protocol_cls), {})(protocol_options(config))
-    replayed.saved, replayed.deciding = saved, False
-    episodes = dict(replayed.episodes(saved.question))
-    if variant not in episodes:
-        raise DataError(f"episode variant {variant!r} is not one {config.protocol} plays; the transcript "
-                        "does not match its config.yaml")
-    inner = episodes[variant]
-    judge_turns = deque(t for t in saved.turns if t.role == "judge" and t.meta.get("kind") != "reasoning")
-    replies = None
-    while True:
-        try:
-            step = next(inner) if replies is None else inner.send(replies)
-        except StopIteration as stop:
-            transcript = stop.value
-            if transcript.meta.get("agent_choice") != saved.meta.get("agent_choice"):
-                raise DataError(f"the agent's choice in {saved.question.id} does not replay to the saved one "
-                                f"({saved.meta.get('agent_choice')}); the transcript does not match its config.yaml")
-            return transcript
-        if replayed.deciding:
-            replies = yield step
-        else:
-            replies = [_saved_reply(request, judge_turns, saved.meta) for request in step]
-
-
-def _saved_reply(request: Request, judge_turns: deque[Turn], meta: dict[str, Any]) -> Reply:
-    if request.kind == "generate" and request.role == "judge" and judge_turns:
-        return Reply(text=judge_turns.popleft().raw)
-    if request.kind == "choice" and request.role != "judge" and meta.get("agent_probs"):
-        # An invalid choice is marked so again (its probabilities may still have an argmax), so the protocol
-        # draws the same seeded side instead of reading one from them.
-        valid = meta.get("agent_choice_valid", True)
-        return Reply(option_probs=tuple(meta["agent_probs"]), option_mass=1.0, top_is_option=None if valid else False)
-    raise DataError(f"cannot replay a {request.kind} request of {request.role} from the saved transcript; "
-                    "re-judging needs the transcript this protocol wrote")
+    return replay_episode(protocol_cls(protocol_options(config)), saved, variant)
 
 
 def prompt_counter(backend: Backend) -> Callable[[Request], int]:
@@ -183,7 +123,7 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     protocol = protocol_cls(protocol_options(config))
     tokens: dict[str, int] = {}
     count = prompt_counter(models["judge"]) if models else (lambda request: 0)
-    episodes = [(key, metered(replay(protocol_cls, config, variant_of(key), saved), count, tokens, key))
+    episodes = [(key, metered(replay_episode(protocol, saved, variant_of(key)), count, tokens, key))
                 for key, saved in todo]
     engine = Engine(models or {})
     engine.run(episodes, on_finish=lambda key, t: store.append(

@@ -1,11 +1,11 @@
 """Rollouts from transcripts: each agent turn becomes (prompt ids, completion ids, behaviour log-probs, reward, group).
 
 A transcript stores what the agents said, not the prompts they were given. `agent_prompts` rebuilds them by
-*replaying* the protocol: the protocol generator for the transcript's question is driven with the recorded
-turns as its replies (each agent or judge generate request gets the raw output of that role's next turn; a
-retry of the same prompt gets the same turn again; choice requests get the judge's recorded probabilities),
-and every agent request it yields is the exact prompt of a turn. A protocol that asks for something the
-transcript cannot answer raises one DataError naming the episode.
+*replaying* the protocol (`oversight.experiments.replay`): the protocol's generator for the transcript's episode
+is driven with the saved turns as its agents' turns (the consultancy judge's questions and an open protocol's
+agent choice from the transcript too), and the Speech of each agent turn holds the exact prompt of that turn.
+The replay stops at the judge's decision, which comes after every agent turn. A protocol that asks for something
+the transcript cannot answer raises one DataError naming the episode.
 
 Token ids: the prompt is `encode_prompt(tokenizer, messages)`, as the hf and vllm backends feed it. The
 completion is the sampled token ids with their behaviour log-probs when the generation was recorded
@@ -25,8 +25,6 @@ same round share a group id; GRPO/RLOO advantages compare the rollouts of one gr
 
 from __future__ import annotations
 
-import inspect
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from oversight.errors import DataError
+from oversight.experiments.replay import replay_episode
 from oversight.models.base import Backend
 from oversight.models.choice import encode_prompt
+from oversight.store import TRANSCRIPTS, read_records
 from oversight.types import Message, Reply, Request, Transcript, Turn
 from protocols.base import Protocol
 
 REWARDS: tuple[str, ...] = ("judge_prob", "judge_logprob", "correct", "judge_prob+correct")
-AGENT_FAMILIES = ("debater", "consultant")
 _LOG_FLOOR = math.log(1e-6)
 
 
@@ -101,47 +100,15 @@ class RecordingBackend(Backend):
         self.inner.close()
 
 
-def is_agent(role: str) -> bool:
-    return role.split("_")[0] in AGENT_FAMILIES
-
-
 def agent_prompts(protocol: Protocol, transcript: Transcript) -> list[tuple[Turn, tuple[Message, ...]]]:
     """(turn, the prompt it answered) for every agent turn, rebuilt by replaying the protocol (module docstring)."""
-    where = f"episode of question {transcript.question.id!r} ({transcript.protocol})"
-    queues: dict[str, list[Turn]] = {}
-    for turn in transcript.turns:
-        queues.setdefault(turn.role, []).append(turn)
-    current: dict[str, tuple[tuple[Message, ...], Turn]] = {}
     found: list[tuple[Turn, tuple[Message, ...]]] = []
-    probs = transcript.decision.probs
-    side = transcript.assignment.get("consultant")
-    takes_side = "side" in inspect.signature(protocol.run).parameters  # assigned consultancy: one episode per side
-    episode = protocol.run(transcript.question, side) if takes_side and side is not None else protocol.run(
-        transcript.question)
+    episode = replay_episode(protocol, transcript, on_turn=lambda speech, turn: found.append((turn, speech.messages)))
     try:
-        step = next(episode)
-        while True:
-            replies = []
-            for request in step:
-                if request.kind == "choice":
-                    n = len(request.options)
-                    replies.append(Reply(option_probs=tuple(probs) if n == 2 else tuple([1.0 / n] * n),
-                                         option_mass=1.0, top_is_option=True))
-                    continue
-                last = current.get(request.role)
-                if last is None or last[0] != request.messages:  # a new speech, not a retry of the last one
-                    queue = queues.get(request.role)
-                    if not queue:
-                        raise DataError(f"{where}: the protocol asks role {request.role!r} for more turns than the "
-                                        "transcript holds; replay it with the protocol options of its run "
-                                        "(config.yaml: rounds, turns, judge_cot)")
-                    last = current[request.role] = (request.messages, queue.pop(0))
-                    if is_agent(request.role):
-                        found.append((last[1], request.messages))
-                replies.append(Reply(text=last[1].raw or last[1].text))
-            step = episode.send(replies)
+        next(episode)  # the first step the transcript does not answer is the decision: every agent turn came before
     except StopIteration:
         pass
+    episode.close()
     return found
 
 
@@ -194,25 +161,21 @@ def build_rollouts(transcripts: Iterable[Transcript], protocol: Protocol, tokeni
 
 
 def read_transcripts(path: str | Path) -> list[Transcript]:
-    """Transcripts of `runs/<run>/transcripts.jsonl` (or of a run folder)."""
+    """Transcripts of `runs/<run>/transcripts.jsonl` (or of a run folder), read as the run store reads them: a last
+    line cut off by a crash is skipped (`read_records`)."""
     path = Path(path)
-    file = path / "transcripts.jsonl" if path.is_dir() else path
+    file = path / TRANSCRIPTS if path.is_dir() else path
+    out = []
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        for number, record in read_records(file):
+            try:
+                out.append(Transcript.from_dict(record["transcript"]))
+            except (KeyError, TypeError) as e:
+                raise DataError(f"{file}:{number} is not a transcript line ({type(e).__name__}: {e}); each line is "
+                                'a JSON object with a "transcript" key, as `oversight run` writes them') from None
     except OSError as e:
         raise DataError(f"transcripts file {str(file)!r} cannot be read ({e.strerror or e}); pass a run folder "
                         "or its transcripts.jsonl") from None
-    out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(Transcript.from_dict(json.loads(line)["transcript"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            if number == len(lines) and isinstance(e, json.JSONDecodeError):
-                continue  # a line cut off by a crash
-            raise DataError(f"{file}:{number} is not a transcript line ({type(e).__name__}: {e}); each line is a "
-                            'JSON object with a "transcript" key, as `oversight run` writes them') from None
     return out
 
 
