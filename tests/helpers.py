@@ -55,3 +55,17 @@ class CountingScripted(ScriptedBackend):
     def choice(self, requests: Sequence[Request]) -> list[Reply]:
         self.requests += len(requests)
         return super().choice(requests)
+
+
+class PromptSpy(ScriptedBackend):
+    """The scripted backend, remembering the prompt of every generate request by its role and reply text."""
+
+    def __init__(self, model: str = "echo") -> None:
+        super().__init__(model)
+        self.prompts: dict[tuple[str, str], tuple] = {}
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        replies = super().generate(requests)
+        for request, reply in zip(requests, replies):
+            self.prompts[(request.role, reply.text)] = request.messages
+        return replies

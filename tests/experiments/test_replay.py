@@ -20,24 +20,10 @@ from oversight.rl.rollouts import agent_prompts, read_transcripts
 from oversight.store import RunStore
 from oversight.types import Question, Reply, Request, Transcript
 from protocols.base import ProtocolOptions
-from tests.helpers import CountingScripted
+from tests.helpers import CountingScripted, PromptSpy
 
 QUESTIONS = [Question(id=f"q{i}", task="t", question=f"What is {i}+{i}?", answers=(str(2 * i), str(2 * i + 1)),
                       correct_index=0) for i in range(2)]
-
-
-class PromptSpy(ScriptedBackend):
-    """The scripted backend, remembering the prompt of every generate request by its role and reply text."""
-
-    def __init__(self, model: str = "echo") -> None:
-        super().__init__(model)
-        self.prompts: dict[tuple[str, str], tuple] = {}
-
-    def generate(self, requests: list[Request]) -> list[Reply]:
-        replies = super().generate(requests)
-        for request, reply in zip(requests, replies):
-            self.prompts[(request.role, reply.text)] = request.messages
-        return replies
 
 
 def saved_episodes(name: str, agent: ScriptedBackend, **options):

@@ -17,6 +17,8 @@ from oversight.rl.rollouts import GenerationLog, RecordingBackend, build_rollout
 from oversight.types import Question, Reply, Request
 from protocols.base import ProtocolOptions
 
+from tests.helpers import PromptSpy
+
 
 class LoggedScripted(ScriptedBackend):
     """The scripted backend with a behaviour log-prob per token, as the hf and vllm backends give them."""
@@ -24,20 +26,6 @@ class LoggedScripted(ScriptedBackend):
     def generate(self, requests):
         return [Reply(text=r.text, token_ids=r.token_ids, logprobs=tuple(-0.1 * (k + 1) for k in range(len(r.token_ids))))
                 for r in super().generate(requests)]
-
-
-class PromptSpy(ScriptedBackend):
-    """Remembers the prompt of every generate request, keyed by its reply text."""
-
-    def __init__(self, model: str = "echo") -> None:
-        super().__init__(model)
-        self.prompts: dict[tuple[str, str], tuple] = {}
-
-    def generate(self, requests: list[Request]) -> list[Reply]:
-        replies = super().generate(requests)
-        for r, reply in zip(requests, replies):
-            self.prompts[(r.role, reply.text)] = r.messages
-        return replies
 
 
 class Tok:
