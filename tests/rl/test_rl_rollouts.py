@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-import protocols  # noqa: F401  (registers protocols)
 from oversight.engine import Engine
 from oversight.errors import DataError
 from oversight.models.choice import encode_prompt
