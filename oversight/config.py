@@ -20,7 +20,9 @@ _ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0,
                 # runs judged in one label order keep the folder they had before order-debiased judging
                 "debias": False,
                 # budget forcing's default (half of max_tokens) came with it
-                "thinking_tokens": None}
+                "thinking_tokens": None,
+                # fuzzy quote matching came later; strict runs keep their folder
+                "quote_match": "strict"}
 # Fields that do not change what a run computes; they are left out of the run id.
 _NOT_IDENTITY = ("out", "name", "allow_code_exec")
 # Serving settings: where and how models run, not what they compute (a resumed run may change them).
@@ -85,6 +87,10 @@ class RunConfig(BaseModel):
     """The judge reasons before deciding (off by default: the study found it did not help)."""
     quotes: bool = True
     """Verify agents' `<quote>`s against the article on tasks with one."""
+    quote_match: Literal["strict", "fuzzy"] = "strict"
+    """How a quote must match the article: `strict` (normalised, exact; Khan et al. 2024) or `fuzzy` (an
+    article window of the quote's length with `fuzz.ratio` >= 90 that differs from it, word for word, in at most
+    one word in ten and in no number or negation; the judge sees the article's words). See protocols/quotes.py."""
     debias: bool = True
     """Order-debiased judging: the judge decides every episode with the answer labels in both orders and the two
     log-odds are averaged; false: one decision, in the presented order."""

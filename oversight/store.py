@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from filelock import BaseFileLock, FileLock, Timeout
 
+from oversight.config import RunConfig, make_config
 from oversight.errors import ConfigError, DataError
 from oversight.types import Transcript
 
@@ -108,6 +109,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def saved_config(folder: Path) -> RunConfig:
+    """The config a run folder was written with (`config.yaml`: keys RunConfig knows; the rest is provenance)."""
+    if not (folder / CONFIG).is_file():
+        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); pass a folder `oversight run` wrote")
+    saved = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
+    values = {key: value for key, value in saved.items() if key in RunConfig.model_fields}
+    # A run saved before order-debiased judging has no `debias` key: it was judged in one label order.
+    values.setdefault("debias", False)
+    return make_config(**values)
 
 
 def read_records(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:

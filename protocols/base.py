@@ -30,7 +30,7 @@ from oversight import prompts
 from protocols.panel import PanelMember, aggregate
 from oversight.types import (Episode, JudgeDecision, Message, Question, Reply, Request, Sampling, Steps,
                              Transcript, Turn)
-from protocols.quotes import QuoteVerifier, strip_reserved
+from protocols.quotes import QuoteMatch, QuoteVerifier, strip_reserved
 
 
 JUDGE_OPTIONS = ("1", "2")
@@ -96,6 +96,8 @@ class ProtocolOptions:
     """How a panel's member decisions combine: `majority`, `mean` or `logmean`."""
     quotes: bool = True
     """Verify `<quote>`s against the article on tasks with one."""
+    quote_match: QuoteMatch = "strict"
+    """How a quote must match the article: `strict` (normalised, exact) or `fuzzy` (see protocols/quotes.py)."""
     replica: int = 0
     """Which of several independent plays of the same episodes this protocol makes (RL samples a group of plays
     per question): part of every sampled request's identity, so replicas draw different samples."""
@@ -238,7 +240,7 @@ class Protocol(abc.ABC):
         """
         opts = self.options
         n = opts.best_of_n
-        verifier = QuoteVerifier(question.context) if opts.quotes and question.context else None
+        verifier = QuoteVerifier(question.context, opts.quote_match) if opts.quotes and question.context else None
         slots = [(s, i) for s in range(len(speeches)) for i in range(n)]
         raws: dict[tuple[int, int], str] = {}
         attempts: dict[tuple[int, int], int] = {}
@@ -285,6 +287,7 @@ class Protocol(abc.ABC):
             if verifier is not None:
                 check = verifier.check(text)
                 text, meta["quotes"], meta["verified_quotes"] = check.text, check.quotes, check.verified
+                meta["quote_scores"] = list(check.scores)
             else:  # nothing is checked, so no text may look checked
                 text = strip_reserved(text)
             return Turn(speech.role, round_, text, raw=raws[(s, i)], meta=meta)

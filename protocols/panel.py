@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from oversight import prompts
 from oversight.errors import ConfigError
 from oversight.specs import JudgeSpec, ModelSpec, judge_role, judge_spec
 from oversight.types import JudgeDecision

@@ -27,6 +27,35 @@ whitespace (line breaks included) collapse to one space. The test is on whole wo
 quote must appear in the normalised article between word boundaries. So a quote that differs from the article
 only in case, punctuation, quote style or line wrapping verifies; a paraphrase or an invented
 sentence does not. An empty quote (nothing left after normalisation) is unverified.
+
+Fuzzy matching (`match="fuzzy"`, `--quote-match fuzzy`): exact matching calls a quote unverified when a
+single word differs, a common complaint about Khan et al. 2024's harness. In fuzzy mode a quote that is not
+found exactly is compared with every window of the normalised article of the same length in words, scored by
+`rapidfuzz.fuzz.ratio` (the normalised Indel similarity of the two strings, 0-100). It verifies when a window
+reaches `FUZZY_THRESHOLD` (90) and, compared word for word with it, differs in at most one word in
+`FUZZY_WORDS_PER_CHANGE` (10; at least one word may differ), none of them a number (digits or number words) or
+a negation (`not`, `never`, `n't`, ...): those change what a sentence claims yet cost a ratio only a few points,
+and word for word a dropped, added or moved word shifts the rest of the quote (otherwise a quote that drops a
+`not` would match the window just after it). `ratio` rather than `partial_ratio`: the window already is the
+alignment, and `partial_ratio` scores the best substring of the longer string, so a quote with an invented word
+at one end would score 100 against a window that lacks it; `ratio` charges every inserted, deleted or changed
+character in both strings. Quotes of fewer than `FUZZY_MIN_WORDS` (5) words are matched exactly in fuzzy mode
+too: a fuzzy 3-word match proves nothing. The judge sees, inside `<v_quote>`, the article's own text behind the
+matched window (white space collapsed, reserved tags removed as from agent text), never the agent's altered
+words; so every verified span the judge reads is in the article, in either mode.
+
+The threshold trades the two errors. On windows of QuALITY articles with one perturbation each, fuzzy mode
+verifies: a one-letter typo, at 5 words or more, nearly always; one word replaced by another word of the article
+in 96% of 12-word quotes (the rest swap in a long word with few shared letters), 53-69% of 8-word and 12-25% of
+5-word ones (a ratio is a share of characters, so a short quote tolerates less); two replaced words or two
+swapped words never below 20 words, 83-97% from 20 on; a dropped or added word at most 18% of the time (only
+near the end of the quote); a changed number, an added, dropped or substituted negation, 30% of the words replaced,
+the halves of a quote swapped, or a passage of another article never. A ratio alone would pass most of those
+number and negation changes (nearly all at 12 words). A one-word change that turns the meaning without a
+number or a negation (an antonym) does verify; the judge then reads the article's word, not the agent's.
+
+Every quote's score is recorded: 100 for an exact match; for a fuzzy match, the ratio of the window it
+matched; otherwise the best window ratio, in either mode (0 for an empty quote or one longer than the article).
 """
 
 from __future__ import annotations
@@ -37,6 +66,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
+
+from rapidfuzz import fuzz, process
 
 _QUOTE = re.compile(r"<\s*quote\s*>(.*?)(?:<\s*/\s*quote\s*>|$)", re.DOTALL | re.IGNORECASE)
 _TRANSLATE = str.maketrans({
@@ -143,6 +175,22 @@ def strip_reserved(text: str) -> str:
 
 # ---------------------------------------------------------------------------------- verification
 
+QuoteMatch = Literal["strict", "fuzzy"]
+FUZZY_THRESHOLD = 90.0
+"""Least `fuzz.ratio` (0-100) of an article window for a fuzzy match (see the module docstring)."""
+FUZZY_MIN_WORDS = 5
+"""Quotes shorter than this (in normalised words) are matched strictly in fuzzy mode too."""
+FUZZY_WORDS_PER_CHANGE = 10
+"""A fuzzy match may differ from its window in one word per this many words of the quote (at least one)."""
+_NEGATIONS = frozenset(
+    "not no never nor neither none nothing nobody nowhere cannot without t dont doesnt didnt isnt wasnt arent "
+    "werent cant couldnt wont wouldnt shouldnt hasnt havent hadnt mustnt neednt aint".split())
+"""Words that flip a claim (`t` is what `n't` leaves after normalisation)."""
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "billion dozen half twice thrice once first second third fourth fifth sixth seventh eighth ninth tenth".split())
+
 
 def normalise(text: str) -> str:
     """The comparison form of `text` (see the module docstring)."""
@@ -150,13 +198,78 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", _NOT_WORD.sub(" ", text)).strip()
 
 
+def _critical(word: str) -> bool:
+    """A word whose change changes what a sentence claims: a number or a negation."""
+    return word in _NEGATIONS or word in _NUMBER_WORDS or any(c.isdigit() for c in word)
+
+
+def meaning_differences(quote: list[str], window: list[str]) -> list[tuple[str, str]] | None:
+    """The word pairs at which a quote and an article window of its length differ, position by position; None
+    when the difference is too large or could change what the quote claims: more than one word in
+    `FUZZY_WORDS_PER_CHANGE` (at least one may differ), or a number or a negation among them. Word for word, so a
+    word dropped, added or moved shifts every word after it and the quote matches no window."""
+    pairs = [(q, w) for q, w in zip(quote, window) if q != w]
+    if len(pairs) > max(1, len(quote) // FUZZY_WORDS_PER_CHANGE) or any(_critical(q) or _critical(w)
+                                                                         for q, w in pairs):
+        return None
+    return pairs
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    """The span of `text` behind each word of `normalise(text)`, in order. Normalisation never joins characters
+    across white space, so each run of non-space characters is placed on its own: its words are its stretches
+    of characters that normalise to letters or digits; where their count differs from the run's word count
+    (an accent composed from two characters, a ligature), every word of the run gets the whole run."""
+    spans: list[tuple[int, int]] = []
+    for run in re.finditer(r"\S+", text):
+        count = len(normalise(run[0]).split())
+        if not count:
+            continue
+        inner = _stretches([_is_word_char(char) for char in run[0]])
+        if len(inner) == count:
+            spans += [(run.start() + a, run.start() + b) for a, b in inner]
+        else:
+            spans += [run.span()] * count
+    return spans
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_word_char(char: str) -> bool:
+    return bool(normalise(char))
+
+
+def _stretches(flags: list[bool]) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in `flags`."""
+    out, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteResult:
+    """One quote checked: verified or not, its match score, and what the judge sees inside the tag."""
+
+    verified: bool
+    score: float
+    """100 for an exact match; for a fuzzy match, the `fuzz.ratio` of the window it matched; otherwise the best
+    ratio of an article window of the quote's length in words (0 for an empty quote or one longer than the
+    article)."""
+    shown: str
+
+
 @dataclass(frozen=True, slots=True)
 class QuoteCheck:
-    """An argument as the judge sees it, with its quote counts."""
+    """An argument as the judge sees it, with its quote counts and each quote's match score."""
 
     text: str
     quotes: int
     verified: int
+    scores: tuple[float, ...] = ()
 
     @property
     def verified_share(self) -> float | None:
@@ -166,25 +279,68 @@ class QuoteCheck:
 class QuoteVerifier:
     """Checks quotes against one article (normalised once, reused for every turn of the episode)."""
 
-    def __init__(self, article: str) -> None:
+    def __init__(self, article: str, match: QuoteMatch = "strict") -> None:
+        if match not in ("strict", "fuzzy"):
+            raise ValueError(f"quote match must be 'strict' or 'fuzzy', got {match!r}")
+        self.source = article
+        self.match = match
         self.article = f" {normalise(article)} "
+        self.words = self.article.split()
+        self._windows: dict[int, list[str]] = {}
+        self._spans: list[tuple[int, int]] | None = None
+
+    def windows(self, size: int) -> list[str]:
+        """Every run of `size` consecutive article words, normalised, as one string each."""
+        if size not in self._windows:
+            self._windows[size] = [" ".join(self.words[i:i + size]) for i in range(len(self.words) - size + 1)]
+        return self._windows[size]
+
+    def match_quote(self, quote: str) -> QuoteResult:
+        """Exact (normalised, on word boundaries) first; then, in fuzzy mode and for a quote of at least
+        `FUZZY_MIN_WORDS` words, the best-scoring article window of its length that reaches `FUZZY_THRESHOLD`
+        and differs from it word for word in few words, none a number or a negation (`meaning_differences`). A
+        fuzzy match shows the article's own words, never the quote's."""
+        needle = normalise(quote)
+        if not needle:
+            return QuoteResult(False, 0.0, quote.strip())
+        if f" {needle} " in self.article:
+            return QuoteResult(True, 100.0, quote.strip())
+        words = needle.split(" ")
+        windows = self.windows(len(words))
+        best = process.extractOne(needle, windows, scorer=fuzz.ratio)
+        score = best[1] if best else 0.0
+        if self.match == "fuzzy" and len(words) >= FUZZY_MIN_WORDS and score >= FUZZY_THRESHOLD:
+            near = process.extract(needle, windows, scorer=fuzz.ratio, limit=None, score_cutoff=FUZZY_THRESHOLD)
+            for _, ratio, start in sorted(near, key=lambda hit: (-hit[1], hit[2])):
+                if meaning_differences(words, self.words[start:start + len(words)]) is not None:
+                    return QuoteResult(True, ratio, self._article_span(start, len(words)))
+        return QuoteResult(False, score, quote.strip())
+
+    def _article_span(self, start: int, size: int) -> str:
+        """The article's own text behind `size` normalised words from `start` (whitespace collapsed), with any
+        reserved tag removed: it goes inside a harness tag."""
+        if self._spans is None:
+            self._spans = _word_spans(self.source)
+        spans = self._spans
+        if len(spans) != len(self.words):  # not seen in practice; then the article's normalised words
+            return " ".join(self.words[start:start + size])
+        text = self.source[spans[start][0]:spans[start + size - 1][1]]
+        return strip_reserved(" ".join(text.split()))
 
     def is_verified(self, quote: str) -> bool:
-        needle = normalise(quote)
-        return bool(needle) and f" {needle} " in self.article
+        return self.match_quote(quote).verified
 
     def check(self, argument: str) -> QuoteCheck:
         """Delete agent-written reserved tags (to a fixed point), then rewrite each `<quote>` as verified or not."""
         text = strip_reserved(argument)
-        counts = [0, 0]
+        results: list[QuoteResult] = []
 
         def rewrite(match: re.Match[str]) -> str:
-            body = match.group(1)
-            ok = self.is_verified(body)
-            counts[0] += 1
-            counts[1] += ok
-            tag = "v_quote" if ok else "u_quote"
-            return f"<{tag}>{body.strip()}</{tag}>"
+            result = self.match_quote(match.group(1))
+            results.append(result)
+            tag = "v_quote" if result.verified else "u_quote"
+            return f"<{tag}>{result.shown}</{tag}>"
 
         text = _QUOTE.sub(rewrite, text)
-        return QuoteCheck(text=text, quotes=counts[0], verified=counts[1])
+        return QuoteCheck(text=text, quotes=len(results), verified=sum(r.verified for r in results),
+                          scores=tuple(r.score for r in results))

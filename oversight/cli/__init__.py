@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
-from oversight.cli import analysis, bench, judging, listings, run, serving, sweeps, train, tournament
+from oversight.cli import analysis, bench, export, judging, listings, run, serving, sweeps, train, tournament
 from oversight.cli.console import err
 from oversight.errors import EXIT_BAD_INPUT, OversightError
 
@@ -25,13 +26,15 @@ for command in (run.run, listings.protocols, listings.models, serving.serve, ana
 app.command(context_settings=bench.PASS_THROUGH)(bench.bench)
 app.add_typer(listings.tasks_app, name="tasks", invoke_without_command=True)
 app.add_typer(serving.cache_app, name="cache")
+app.command()(export.export)
 
 
 def main() -> None:
     try:
         app()  # usage errors (unknown option, bad type) exit 2 inside typer
     except OversightError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        # escaped: messages name extras like `oversight[ray]`, which rich would take for markup and drop
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         sys.exit(EXIT_BAD_INPUT)
 
 

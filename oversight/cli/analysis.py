@@ -19,11 +19,12 @@ def analyze(
 ) -> None:
     """Print judge accuracy, raw and order-debiased side by side with their paired difference (95% CIs), invalid
     and degraded-path shares, protocol tests, consultancy split, position bias, calibration on valid verdicts, Elo,
-    judge panels by size and judge cascades' accuracy-deferral curves."""
+    judge panels by size, judge cascades' accuracy-deferral curves and verified-quote rates per speaker."""
     from pathlib import Path
 
     from analysis.cascade import cascade_table, load_cascade_curves, plot_cascades
     from analysis.load import find_runs, load_runs
+    from analysis.quotes import TITLE as QUOTES, quote_rates
     from analysis.summary import default_out, print_tables, summarize, write_figures, write_tables
 
     results = load_runs(runs)
@@ -32,6 +33,10 @@ def analyze(
     if not curves.empty:  # `oversight cascade --curve` results saved in the run folders
         tables["cascade"] = cascade_table(curves)
     print_tables(tables, out)
+    quotes = quote_rates(results)
+    if not quotes.empty:  # per speaker, from the turns (the results rows sum quotes per episode)
+        print_tables({QUOTES: quotes}, out)
+        tables["quotes"] = quotes
     folder = Path(out_dir) if out_dir else default_out(runs, "analysis")
     write_tables(tables, folder)
     if plots:

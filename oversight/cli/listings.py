@@ -62,7 +62,6 @@ def tasks_list() -> None:
 
 def protocols() -> None:
     """List the protocols."""
-    import protocols as registered  # noqa: F401
     from oversight.registry import lookup, names
 
     for name in names("protocol"):

@@ -39,6 +39,9 @@ JudgeCot = Annotated[bool, typer.Option("--judge-cot/--no-judge-cot", help="Judg
                                         rich_help_panel="Protocol")]
 Quotes = Annotated[bool, typer.Option("--quotes/--no-quotes", help="Verify agents' <quote>s against the article.",
                                       rich_help_panel="Protocol")]
+QuoteMatch = Annotated[str, typer.Option(help="How a quote must match the article: strict (normalised, exact) | "
+                                         "fuzzy (one changed word may pass; numbers and negations must match; "
+                                         "the judge sees the article's words).", rich_help_panel="Protocol")]
 Debias = Annotated[bool, typer.Option("--debias/--no-debias", help="Order-debiased judging: the judge decides each "
                                       "episode in both answer-label orders and the log-odds are averaged.",
                                       rich_help_panel="Protocol")]

@@ -10,8 +10,8 @@ from oversight.cli.console import err, interrupted, out
 from oversight.cli.options import (
     AllowCodeExec, Backend, BaseUrl, BestOfN, BonScorer, CacheFlag, ConfigFile, Consultant, Data, Debater, DebaterA,
     DebaterB, Debias, Fields, Fresh, GpuMemory, JudgeCot, JudgePanel, JudgeTemperature, Limit, MaxConnections,
-    MaxModelLen, MaxTokens, Name, Order, PanelAggregate, Quotes, RequestTimeout, Retries, Rounds, Seed, ServeFlag,
-    Task, Temperature, TensorParallel, ThinkingTokens, Turns, WordLimit, _default, _given,
+    MaxModelLen, MaxTokens, Name, Order, PanelAggregate, QuoteMatch, Quotes, RequestTimeout, Retries, Rounds, Seed,
+    ServeFlag, Task, Temperature, TensorParallel, ThinkingTokens, Turns, WordLimit, _default, _given,
 )
 from oversight.config import RunConfig
 from oversight.errors import ConfigError
@@ -26,6 +26,7 @@ def run(
     word_limit: WordLimit = _default("word_limit"), best_of_n: BestOfN = _default("best_of_n"),
     bon_scorer: BonScorer = _default("bon_scorer"), retries: Retries = _default("retries"),
     judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"),
+    quote_match: QuoteMatch = _default("quote_match"),
     debias: Debias = _default("debias"), judge: JudgePanel = None,
     panel_aggregate: PanelAggregate = _default("panel_aggregate"),
     judge_temperature: JudgeTemperature = _default("judge_temperature"),
@@ -44,21 +45,20 @@ def run(
 ) -> None:
     """Run PROTOCOL on a task, judge every episode, and print judge accuracy."""
     from oversight.cli.report import print_summary
-    from oversight.experiments.run import run_experiment
-    from oversight.sandbox import code_execution
+    from oversight.experiments.api import execute
 
     config = run_config(ctx, protocol, config_file, dict(
         task=task, limit=limit, seed=seed, data=data, order=order, rounds=rounds, turns=turns, word_limit=word_limit,
         judge=judge, panel_aggregate=panel_aggregate, judge_temperature=judge_temperature, debater=debater,
         consultant=consultant, backend=backend, max_tokens=max_tokens, thinking_tokens=thinking_tokens,
         temperature=temperature, best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot,
-        quotes=quotes, debias=debias, out=out_dir, name=name, debater_a=debater_a, debater_b=debater_b, fresh=fresh,
+        quotes=quotes, quote_match=quote_match, debias=debias, out=out_dir, name=name, debater_a=debater_a,
+        debater_b=debater_b, fresh=fresh,
         cache=cache, base_url=base_url, max_connections=max_connections, request_timeout=request_timeout,
         serve=serve, tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=max_model_len, fields=fields, allow_code_exec=allow_code_exec))
     try:
-        with code_execution(config.allow_code_exec):
-            report = run_experiment(config, console=err)
+        report = execute(config, console=err)
     except KeyboardInterrupt:
         interrupted()
     print_summary(report, out)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from oversight.cli.console import err, interrupted, out
 from oversight.cli.options import Consultant, Data
-from oversight.errors import ConfigError
 
 SweepPath = Annotated[str, typer.Argument(help="Sweep file (YAML), e.g. configs/laptop.yaml.")]
 
@@ -50,9 +49,10 @@ def sweep(
                                                    rich_help_panel="Output")] = None,
 ) -> None:
     """Expand a sweep file into runs (cells), show the plan, and run every pending cell (rerun resumes)."""
+    from oversight.cli.sweep_report import print_plan, print_sweep_report
+    from oversight.experiments.api import ray_dispatch, refuse_invalid
     from oversight.experiments.schedule import plan_sweep, run_sweep
     from oversight.experiments.sweep import load_sweep
-    from oversight.cli.sweep_report import print_plan, print_sweep_report
 
     overrides = dict(task=task, limit=limit, seed=seed, data=data, order=order, rounds=rounds, judge=judge,
                      debater=debater, consultant=consultant, backend=backend, max_tokens=max_tokens,
@@ -66,7 +66,7 @@ def sweep(
     if dry_run:
         return
     if not skip_invalid:
-        refuse_invalid(plans, file)
+        refuse_invalid(plans, file, "--skip-invalid")
     dispatch = ray_dispatch(ray) if ray else None
     try:
         report = run_sweep(spec, console=err, plans=plans, dispatch=dispatch)
@@ -75,25 +75,6 @@ def sweep(
     print_sweep_report(report, out)
     if report.failed:
         raise typer.Exit(1)
-
-
-def refuse_invalid(plans: list[Any], file: str) -> None:
-    """Nothing is written while a cell cannot be prepared: a bad data file or setting is fixed before any cell runs."""
-    invalid = [plan for plan in plans if plan.error]
-    if invalid:
-        first = invalid[0]
-        raise ConfigError(f"{len(invalid)} of {len(plans)} cells of {file} cannot run (cell {first.cell.id}: "
-                          f"{first.error}); fix the sweep file or data, or pass --skip-invalid to run the rest")
-
-
-def ray_dispatch(address: str) -> Callable[..., Any]:
-    """Run a sweep's cells on the Ray cluster at ADDRESS instead of in this process."""
-    from oversight.experiments.sweep_ray import run_on_ray
-
-    def dispatch(cells, sweep_, console):  # noqa: ANN001, ANN202
-        return run_on_ray(cells, sweep_, console, address)
-
-    return dispatch
 
 
 def status(sweep: Annotated[str, typer.Argument(help="Sweep folder (runs/<name>) or sweep file.")]) -> None:

@@ -26,18 +26,17 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 
-from oversight.config import RunConfig, make_config
+from oversight.config import RunConfig
 from oversight.engine import Engine
-from oversight.errors import ConfigError, DataError
+from oversight.errors import DataError
 from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
 from oversight.experiments.replay import replay_episode, variant_of
 from oversight.experiments.run import RunReport, protocol_options, result_row, role_specs
-from oversight.store import CONFIG, RunStore
+from oversight.store import RunStore, saved_config
 from oversight.types import Request, Transcript
 
 JUDGED = "judged"
@@ -85,14 +84,7 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     start = time.perf_counter()
     console = console or Console(stderr=True)
     folder = Path(run)
-    if not (folder / CONFIG).is_file():
-        raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); pass a folder `oversight run` wrote")
-    saved_config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
-    values = {k: v for k, v in saved_config.items() if k in RunConfig.model_fields}
-    # A run saved before order-debiased judging has no `debias` key: it was judged in one label order, and so
-    # is its re-judging (its judged sets then resume as they were).
-    values.setdefault("debias", False)
-    original = make_config(**values)
+    original = saved_config(folder)  # a run from before order-debiased judging is rejudged in one order too
     config = original.model_copy(update={"judge": judge, "backend": backend or original.backend})
     spec = parse_model_spec(judge, config.backend)
     protocol_cls = lookup("protocol", config.protocol)

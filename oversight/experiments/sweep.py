@@ -50,7 +50,7 @@ AXES = tuple(name for name in RunConfig.model_fields if name not in ("out", "nam
 """Keys a base or a grid may set: every RunConfig field except the output location."""
 MODEL_FIELDS = ("judge", "debater", "consultant")
 AGENT_ONLY = ("rounds", "turns", "max_tokens", "thinking_tokens", "temperature", "word_limit", "word_limits", "best_of_n",
-              "bon_scorer", "retries", "quotes")
+              "bon_scorer", "retries", "quotes", "quote_match")
 """RunConfig keys only agents read; protocols whose only role is the judge reset them to defaults."""
 
 

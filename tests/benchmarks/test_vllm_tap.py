@@ -37,7 +37,7 @@ def test_tap_records_the_harness_prompts_and_prefix_hits(vllm_judge):
         meter.reset()
         capture = Capture(vllm_judge)
         Engine({"judge": vllm_judge, "debater": capture}).run(
-            (q.id, Debate(rounds=2, max_tokens=8).run(q)) for q in make_questions(2))
+            (q.id, Debate(rounds=2, max_tokens=8, thinking_tokens=8).run(q)) for q in make_questions(2))  # a request a turn
         assert len(meter.calls) == 3  # round 1, round 2, judge
         for (_, prompts, _), requests in zip(meter.calls[:2], capture.batches):
             assert [p["prompt_token_ids"] for p in prompts] == [encode_prompt(vllm_judge.tokenizer, r.messages)

@@ -55,7 +55,7 @@ def test_eight_cell_sweep_resumes_after_an_interruption(write_sweep, hf_judge, h
               {"product": {"protocol": ["debate"], "seed": [0, 1]}}]
     sweep = load_sweep(write_sweep(blocks, base={
         "judge": "embedded:smollm2-135m", "debater": "embedded:qwen2.5-coder-0.5b", "backend": "hf", "limit": 1,
-        "order": "fixed", "max_tokens": 8, "retries": 0}))
+        "order": "fixed", "max_tokens": 8, "thinking_tokens": 8, "retries": 0}))  # one request per turn
     assert len(sweep.cells) == 8
     judge, agent = Counted(hf_judge, stop_at_choice=2), Counted(hf_agent)
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C while the judge reads the debates

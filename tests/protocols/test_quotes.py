@@ -10,7 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.quotes import QuoteVerifier, normalise, reading_view, reserved_tags, strip_reserved
+from rapidfuzz import fuzz
+
+from protocols.quotes import (FUZZY_MIN_WORDS, FUZZY_THRESHOLD, QuoteVerifier, meaning_differences, normalise,
+                             reading_view, reserved_tags, strip_reserved)
 
 ARTICLE = """The ship \u201cStarlight\u201d left Earth in 2147. Captain Mara Voss\u2014who had never flown
 before\u2014took command after the accident.
@@ -232,10 +235,8 @@ FRAGMENTS = st.one_of(st.sampled_from(TAG_PIECES), st.sampled_from(TAG_PIECES), 
                       st.sampled_from(INVENTED), st.text(max_size=3))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(FRAGMENTS, max_size=40).map("".join))
-def test_every_verified_span_the_judge_can_read_is_in_the_article(argument: str) -> None:
-    check = QuoteVerifier(ARTICLE).check(argument)
+def assert_only_harness_tags_around_article_text(check, article_text: str) -> None:
+    """Every tag the judge can read in `check.text` is the harness's, and every verified span is in the article."""
     read = [("/" in m["lead"], m["kind"]) for m in _JUDGE_TAG.finditer(judge_reading(check.text))]
     written = [(bool(m[1]), m[2]) for m in _HARNESS_TAG.finditer(check.text)]
     # Every tag the judge can make out is one the harness wrote, in pairs: open, close, of one kind.
@@ -244,10 +245,237 @@ def test_every_verified_span_the_judge_can_read_is_in_the_article(argument: str)
     spans = re.findall(r"<([vu])_quote>(.*?)</\1_quote>", check.text, re.DOTALL)
     verified = [body for kind, body in spans if kind == "v"]
     assert len(spans) == check.quotes and len(verified) == check.verified
-    article = f" {normalise(ARTICLE)} "
+    article = f" {normalise(article_text)} "
     assert all(normalise(body) and f" {normalise(body)} " in article for body in verified)
+
+
+@pytest.mark.parametrize("match", ["strict", "fuzzy"])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(FRAGMENTS, max_size=40).map("".join))
+def test_every_verified_span_the_judge_can_read_is_in_the_article(match: str, argument: str) -> None:
+    assert_only_harness_tags_around_article_text(QuoteVerifier(ARTICLE, match).check(argument), ARTICLE)
 
 
 @given(st.text().filter(lambda text: "<" not in reading_view(text)))
 def test_text_no_reader_could_take_for_a_tag_is_untouched(text: str) -> None:
     assert strip_reserved(text) == text
+
+
+# ------------------------------------------------------------------------------ fuzzy matching
+
+FUZZY_ARTICLE = """The expedition reached the northern glacier after nineteen days of hard walking through the pass.
+Doctor Ilse Brandt insisted that the samples be kept frozen until they reached the coast. She had not
+expected the radio to fail on the third night, and the team lost contact with the ship for 36 hours.
+Most of the porters refused to climb beyond the second camp, citing the storm that had buried their
+supplies. Brandt never blamed them; she wrote that the mountain had simply been crueller than anyone
+had planned for."""
+
+FROZEN = "Doctor Ilse Brandt insisted that the samples be kept frozen until they reached the coast"
+FUZZY_CASES = [
+    # (quote, judge-visible body when verified, or None when unverified)
+    # one typo or one changed word in a 12-15 word quote: verified, and the judge reads the article's words
+    ("Doctor Ilse Brandt insisted that the samples be kept forzen until they reached the coast", FROZEN),
+    ("Doctor Ilse Brandtt insisted that the samples be kept frozen until they reached",
+     "Doctor Ilse Brandt insisted that the samples be kept frozen until they reached"),
+    ("Doctor Ilse Brandt demanded that the samples be kept frozen until they reached the coast", FROZEN),
+    ("The expedition reached the northern glacier after nineteen days of hard hiking through the pass",
+     "The expedition reached the northern glacier after nineteen days of hard walking through the pass"),
+    ("Most of the porters declined to climb beyond the second camp, citing the storm",
+     "Most of the porters refused to climb beyond the second camp, citing the storm"),
+    # across a line break of the article: its white space collapses
+    ("samples be kept frozen until they reachd the coast. She had not expected",
+     "samples be kept frozen until they reached the coast. She had not expected"),
+    # the shortest quote matched fuzzily, and one word shorter: matched exactly only
+    ("samples be kept forzen until", "samples be kept frozen until"),
+    ("be kept forzen until", None),
+    # a negation added, removed or swapped: unverified however close
+    ("Doctor Ilse Brandt insisted that the samples not be kept frozen until they reached the coast", None),
+    ("She had expected the radio to fail on the third night, and the team lost contact", None),
+    ("Brandt always blamed them; she wrote that the mountain had simply been crueller", None),
+    ("She hadn't expected the radio to fail on the third night, and the team lost contact", None),
+    # a number changed, in digits or in words
+    ("the team lost contact with the ship for 38 hours. Most of the porters refused", None),
+    ("She had not expected the radio to fail on the fourth night, and the team lost contact", None),
+    ("The expedition reached the northern glacier after ninety days of hard walking through the pass", None),
+    ("Most of the porters refused to climb beyond the first camp, citing the storm", None),
+    # paraphrases, an invented sentence, reordered clauses
+    ("Brandt wanted the samples to stay frozen until the team got back to the coast", None),
+    ("The radio broke on the third night and the team could not reach the ship for 36 hours", None),
+    ("The porters celebrated at the summit with a feast of dried fish and sweet tea", None),
+    ("the team lost contact with the ship for 36 hours, and she had not expected the radio to fail on the third night",
+     None),
+    ("citing the storm that had buried their supplies, most of the porters refused to climb beyond the second camp",
+     None),
+    ("Brandt insisted on frozen samples; the porters refused the second camp; the radio failed", None),
+]
+
+
+@pytest.mark.parametrize(("quote", "shown"), FUZZY_CASES)
+def test_fuzzy_matching_near_misses_and_paraphrases(quote: str, shown: str | None) -> None:
+    check = QuoteVerifier(FUZZY_ARTICLE, "fuzzy").check(f"Look: <quote>{quote}</quote>.")
+    assert check.text == (f"Look: <v_quote>{shown}</v_quote>." if shown else f"Look: <u_quote>{quote}</u_quote>.")
+    assert (check.quotes, check.verified) == (1, shown is not None)
+    [score] = check.scores
+    assert score < 100 and (score >= FUZZY_THRESHOLD or shown is None)
+    assert QuoteVerifier(FUZZY_ARTICLE).check(f"<quote>{quote}</quote>").verified == 0  # none of them is exact
+
+
+def test_fuzzy_table_covers_each_kind_of_near_miss() -> None:
+    verified = sum(shown is not None for _, shown in FUZZY_CASES)
+    assert verified >= 6 and len(FUZZY_CASES) - verified >= 12
+
+
+def test_meaning_changes_score_above_the_threshold_and_still_fail() -> None:
+    # A ratio alone would pass these: the number and negation check is what stops them.
+    verifier = QuoteVerifier(FUZZY_ARTICLE, "fuzzy")
+    for quote in ("the team lost contact with the ship for 38 hours. Most of the porters refused",
+                  "Doctor Ilse Brandt insisted that the samples not be kept frozen until they reached the coast"):
+        result = verifier.match_quote(quote)
+        assert result.score >= FUZZY_THRESHOLD and not result.verified
+    assert meaning_differences("lost contact for 36 hours".split(), "lost contact for 38 hours".split()) is None
+    assert meaning_differences("she had not expected it".split(), "she had never expected it".split()) is None
+    assert meaning_differences("she had forseen it".split(), "she had foreseen it".split()) == [("forseen", "foreseen")]
+    # word for word: a dropped word shifts the rest, and two changes in fewer than 20 words are too many
+    assert meaning_differences("she had expected it".split(), "she had not expected".split()) is None
+    assert meaning_differences("she had forseen the storm".split(), "she had foreseen the storms".split()) is None
+
+
+@pytest.mark.parametrize(("argument", "shown", "quotes", "verified"), CASES + FORGERIES)
+def test_fuzzy_mode_keeps_every_strict_outcome_on_the_tables(argument: str, shown: str, quotes: int,
+                                                             verified: int) -> None:
+    check = QuoteVerifier(ARTICLE, "fuzzy").check(argument)
+    assert (check.text, check.quotes, check.verified) == (shown, quotes, verified)
+    assert len(reserved_tags(check.text)) == 2 * quotes
+
+
+def test_scores_are_100_for_exact_quotes_and_the_best_window_ratio_otherwise() -> None:
+    argument = f"<quote>{FROZEN}</quote> <quote>{FROZEN.replace('frozen', 'forzen')}</quote> <quote></quote>"
+    for match in ("strict", "fuzzy"):
+        check = QuoteVerifier(FUZZY_ARTICLE, match).check(argument)
+        exact, typo, empty = check.scores
+        assert exact == 100 and FUZZY_THRESHOLD <= typo < 100 and empty == 0
+        assert check.verified == (2 if match == "fuzzy" else 1)
+
+
+def test_exact_quotes_show_the_agents_text_in_both_modes() -> None:
+    argument = "<quote>  THE TEAM lost contact with the ship  </quote>"
+    for match in ("strict", "fuzzy"):
+        shown = QuoteVerifier(FUZZY_ARTICLE, match).check(argument).text
+        assert shown == "<v_quote>THE TEAM lost contact with the ship</v_quote>"
+
+
+def test_a_fuzzy_match_never_carries_a_tag_from_the_article_to_the_judge() -> None:
+    article = "The council said <v_quote> that the harbour would close before the winter &lt;/u_quote&gt; storms came."
+    check = QuoteVerifier(article, "fuzzy").check(
+        "<quote>council sayd v quote that the harbour would close before the winter lt u quote gt storms</quote>")
+    assert check.verified == 1 and len(reserved_tags(check.text)) == 2
+    assert check.text == "<v_quote>council said  that the harbour would close before the winter  storms</v_quote>"
+
+
+def test_fuzzy_spans_keep_accents_and_ligatures_of_the_article() -> None:
+    article = "The na\u00efve \ufb01sherman and the nai\u0308ve baker sold their catch at the harbour every single day."
+    verifier = QuoteVerifier(article, "fuzzy")
+    check = verifier.check("<quote>the naive baker sold their catch at the harbour every day</quote>")
+    assert check.verified == 0  # an accent dropped and a word missing is two differences in a short quote
+    check = verifier.check("<quote>The na\u00efve fisherman and the naive baker sold</quote>")
+    assert check.text == "<v_quote>The na\u00efve \ufb01sherman and the nai\u0308ve baker sold</v_quote>"
+
+
+def test_unknown_match_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="strict' or 'fuzzy"):
+        QuoteVerifier(ARTICLE, "loose")  # type: ignore[arg-type]
+
+
+_FUZZY_WORDS = normalise(FUZZY_ARTICLE).split()
+
+
+def best_window_ratio(quote: str) -> float:
+    """The best `fuzz.ratio` of the quote against article windows of its length in words (computed here apart)."""
+    words = normalise(quote).split()
+    n = len(words)
+    windows = [" ".join(_FUZZY_WORDS[i:i + n]) for i in range(len(_FUZZY_WORDS) - n + 1)]
+    return max((fuzz.ratio(" ".join(words), window) for window in windows), default=0.0)
+
+
+@st.composite
+def near_quotes(draw) -> str:
+    """A stretch of the article with random character and word edits, in random case and punctuation."""
+    size = draw(st.integers(1, 24))
+    start = draw(st.integers(0, len(_FUZZY_WORDS) - size))
+    words = list(_FUZZY_WORDS[start:start + size])
+    for _ in range(draw(st.integers(0, 4))):
+        at = draw(st.integers(0, len(words) - 1))
+        kind = draw(st.sampled_from(["char", "drop_char", "word", "insert", "delete", "swap"]))
+        word = words[at]
+        if kind == "char":
+            i = draw(st.integers(0, len(word)))
+            words[at] = word[:i] + draw(st.sampled_from("aeiostx7")) + word[i:]
+        elif kind == "drop_char" and len(word) > 1:
+            i = draw(st.integers(0, len(word) - 1))
+            words[at] = word[:i] + word[i + 1:]
+        elif kind == "word":
+            words[at] = draw(st.sampled_from([*_FUZZY_WORDS, "not", "never", "37", "four", "crueler", "glaciers"]))
+        elif kind == "insert":
+            words.insert(at, draw(st.sampled_from(["not", "very", "5", "the", "never", "quietly"])))
+        elif kind == "delete" and len(words) > 1:
+            del words[at]
+        elif kind == "swap" and at + 1 < len(words):
+            words[at], words[at + 1] = words[at + 1], words[at]
+    separators = draw(st.lists(st.sampled_from([" ", " ", ", ", "; ", " \u2014 ", "\n"]), min_size=len(words),
+                               max_size=len(words)))
+    text = "".join(w + sep for w, sep in zip(words, separators))
+    return text.upper() if draw(st.booleans()) else text
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_quotes())
+def test_fuzzy_verifies_only_exact_quotes_or_windows_at_the_threshold(quote: str) -> None:
+    fuzzy = QuoteVerifier(FUZZY_ARTICLE, "fuzzy").match_quote(quote)
+    strict = QuoteVerifier(FUZZY_ARTICLE).match_quote(quote)
+    needle = normalise(quote)
+    exact = bool(needle) and f" {needle} " in f" {' '.join(_FUZZY_WORDS)} "
+    best = best_window_ratio(quote)
+    assert strict.verified == exact and strict.score == (100 if exact else pytest.approx(best))
+    if fuzzy.verified and not exact:  # its score: the ratio of the window it matched, at most the best one
+        assert FUZZY_THRESHOLD <= fuzzy.score <= best + 1e-9 and len(needle.split()) >= FUZZY_MIN_WORDS
+        assert f" {normalise(fuzzy.shown)} " in f" {' '.join(_FUZZY_WORDS)} "  # the judge reads article words
+        assert len(normalise(fuzzy.shown).split()) == len(needle.split())
+    else:
+        assert fuzzy.score == strict.score
+    assert fuzzy.verified or not exact  # fuzzy verifies everything strict does
+
+
+FUZZY_FRAGMENTS = st.one_of(st.sampled_from(TAG_PIECES), st.sampled_from(TAG_PIECES), near_quotes(),
+                            st.sampled_from(INVENTED), st.text(max_size=3))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(FUZZY_FRAGMENTS, max_size=30).map("".join))
+def test_no_agent_text_becomes_a_tag_around_fuzzy_matches(argument: str) -> None:
+    check = QuoteVerifier(FUZZY_ARTICLE, "fuzzy").check(argument)
+    assert_only_harness_tags_around_article_text(check, FUZZY_ARTICLE)
+
+
+def test_debate_turns_record_quote_scores_and_the_judge_reads_the_articles_words():
+    from oversight.engine import Engine
+    from oversight.types import Reply
+    from protocols.debate import Debate
+    from tests.helpers import Recorder, make_questions, prompt
+
+    class Quoter(Recorder):
+        def generate(self, requests):
+            self.seen += requests
+            return [Reply(text=f"<argument><quote>{FROZEN.replace('insisted', 'demanded')}</quote> and "
+                               "<quote>the team lost contact</quote></argument>") for _ in requests]
+
+    for match, verified in (("strict", 1), ("fuzzy", 2)):
+        agents, judge = Quoter(), Recorder()
+        [question] = make_questions(1, context=FUZZY_ARTICLE)
+        debate = Debate(rounds=1, quote_match=match)
+        [t] = Engine({"debater": agents, "judge": judge}).run([("q", debate.run(question))]).values()
+        text = prompt(judge.seen[0])
+        assert "demanded" not in text if match == "fuzzy" else f"<u_quote>{FROZEN.replace('insisted', 'demanded')}" in text
+        assert (f"<v_quote>{FROZEN}</v_quote>" in text) == (match == "fuzzy")
+        for turn in t.turns:
+            assert (turn.meta["quotes"], turn.meta["verified_quotes"]) == (2, verified)
+            assert turn.meta["quote_scores"][1] == 100 and FUZZY_THRESHOLD <= turn.meta["quote_scores"][0] < 100
