@@ -114,7 +114,22 @@ def episode_view(record: dict[str, Any], row: pd.Series, quotes: bool = True) ->
         "probs": [_probability(p) for p in probs], "widths": widths,
         "verdict": "invalid" if pd.isna(verdict) else f"answer {int(verdict) + 1}",
         "mass": None if pd.isna(row.get("judge_mass")) else f"{float(row['judge_mass']):.3f}",
+        "provenance": provenance_lines(record.get("provenance")),
     }
+
+
+def provenance_lines(provenance: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(field, value) lines of an episode's provenance; a run written before it was recorded shows `unknown`."""
+    if not provenance:
+        return [("provenance", "unknown (not recorded by the version that wrote this run)")]
+    lines = [(name, str(provenance.get(name))) for name in ("harness_version", "config_hash", "prompts_hash")]
+    for role, model in (provenance.get("models") or {}).items():
+        pins = [f"{key} {model[key]}" for key in ("sha256", "revision") if model.get(key)]
+        options = ", ".join(f"{k}={v}" for k, v in (model.get("options") or {}).items())
+        lines.append((f"model {role}", " · ".join([str(model.get("spec")), *([options] if options else []), *pins])))
+    sampling = provenance.get("sampling") or {}
+    lines.append(("sampling", ", ".join(f"{k}={v}" for k, v in sampling.items())))
+    return lines
 
 
 def _episodes(results: pd.DataFrame) -> Iterator[tuple[pd.Series, dict[str, Any]]]:

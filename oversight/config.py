@@ -166,10 +166,15 @@ class RunConfig(BaseModel):
         return identity
 
     @property
+    def identity_hash(self) -> str:
+        """sha256 of what the run computes (`identity`); the run folder's name keeps its first 8 characters."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()
+
+    @property
     def run_id(self) -> str:
         if self.name:
             return self.name
-        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
+        digest = self.identity_hash[:8]
         # `file:PATH` tasks: the path's characters are no folder name
         task = re.sub(r"[^A-Za-z0-9._=,-]+", "_", self.task).strip("_")[-60:]
         return f"{self.protocol}-{task}-{digest}"

@@ -211,9 +211,13 @@ class RunStore:
                 with open(file, "ab") as fh:
                     fh.write(b"\n")
 
-    def append(self, key: str, transcript: Transcript, row: dict[str, Any]) -> None:
-        """Append one finished episode and force it to disk."""
-        line = json.dumps({"key": key, "row": row, "transcript": transcript.to_dict()}, ensure_ascii=False)
+    def append(self, key: str, transcript: Transcript, row: dict[str, Any],
+               provenance: dict[str, Any] | None = None) -> None:
+        """Append one finished episode (with what produced it, when given) and force it to disk."""
+        record = {"key": key, "row": row, "transcript": transcript.to_dict()}
+        if provenance is not None:
+            record["provenance"] = provenance
+        line = json.dumps(record, ensure_ascii=False)
         with open(self.path / TRANSCRIPTS, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()

@@ -16,18 +16,27 @@ def analyze(
                                                    "RUN/analysis for one run, else ./analysis).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write figures (PNG + SVG).")] = True,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples per confidence interval.", min=100)] = 2000,
+    mixed_provenance: Annotated[bool, typer.Option(
+        "--mixed-provenance", help="Pool runs whose provenance (harness version, prompt templates, model weights, "
+        "sampling) differs beyond a sweep's own axes; refused by default.")] = False,
 ) -> None:
     """Print judge accuracy, raw and order-debiased side by side with their paired difference (95% CIs), invalid
     and degraded-path shares, protocol tests, consultancy split, position bias, calibration on valid verdicts, Elo,
-    judge panels by size, judge cascades' accuracy-deferral curves and verified-quote rates per speaker."""
+    judge panels by size, judge cascades' accuracy-deferral curves and verified-quote rates per speaker. Runs whose
+    provenance differs beyond a sweep's own axes are refused unless --mixed-provenance (docs/analysis.md)."""
     from pathlib import Path
 
     from analysis.cascade import cascade_table, load_cascade_curves, plot_cascades
     from analysis.load import find_runs, load_runs
+    from analysis.provenance import check_provenance
     from analysis.quotes import TITLE as QUOTES, quote_rates
     from analysis.summary import default_out, print_tables, summarize, write_figures, write_tables
+    from oversight.cli.console import err
 
     results = load_runs(runs)
+    pooled = results[["run", "run_path"]].drop_duplicates()
+    for warning in check_provenance(zip(pooled["run"], pooled["run_path"]), mixed=mixed_provenance):
+        err.print(warning, highlight=False)
     tables = summarize(results, n_boot=n_boot)
     curves = load_cascade_curves(find_runs(runs))
     if not curves.empty:  # `oversight cascade --curve` results saved in the run folders

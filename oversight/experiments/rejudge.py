@@ -35,6 +35,7 @@ from oversight.models import ModelSpec, load_backend, parse_model_spec
 from oversight.models.base import Backend
 from oversight.registry import lookup
 from oversight.experiments.replay import replay_episode, variant_of
+from oversight.experiments.provenance import provenance_columns, run_provenance
 from oversight.experiments.run import RunReport, protocol_options, result_row, role_specs
 from oversight.store import RunStore, saved_config
 from oversight.types import Request, Transcript
@@ -117,9 +118,11 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
     count = prompt_counter(models["judge"]) if models else (lambda request: 0)
     episodes = [(key, metered(replay_episode(protocol, saved, variant_of(key)), count, tokens, key))
                 for key, saved in todo]
+    provenance = run_provenance(config, specs) if todo else None  # the new judge's, once (it is loaded now)
     engine = Engine(models or {})
     engine.run(episodes, on_finish=lambda key, t: store.append(
-        key, t, {**result_row(config, key, t, specs, protocol), "judge_prompt_tokens": tokens.pop(key)}))
+        key, t, {**result_row(config, key, t, specs, protocol), **provenance_columns(provenance),
+                 "judge_prompt_tokens": tokens.pop(key)}, provenance))
     results = store.write_results()
     return RunReport(path=path, results=results, episodes_run=len(todo), episodes_skipped=len(records) - len(todo),
                      seconds_total=time.perf_counter() - start, seconds_loading=loading,

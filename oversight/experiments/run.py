@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from oversight.config import RunConfig
 from oversight.engine import Engine
 from oversight.errors import ConfigError
+from oversight.experiments.provenance import provenance_columns, run_provenance
 from oversight.models import ModelSpec, load_backend
 from oversight.models.base import Backend
 from protocols.panel import aggregate, members_of
@@ -176,6 +177,14 @@ class PreparedRun:
     """Where `open` moved the previous run folder (`fresh`), if there was one."""
     response_cache: Any = None
     """The run's ResponseCache once `cached` opened it (closed by `close_cache`)."""
+    _provenance: dict[str, Any] | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        """The run's provenance (`oversight.experiments.provenance`), computed once, when the first episode is
+        recorded: by then the models are loaded, so an embedded model is built and its weights can be hashed."""
+        if self._provenance is None:
+            self._provenance = run_provenance(self.config, self.specs)
+        return self._provenance
 
     def resolved(self) -> dict[str, Any]:
         """What config.yaml records: the config plus the derived facts."""
@@ -212,8 +221,14 @@ class PreparedRun:
             self.response_cache = None
 
     def recorder(self, store: RunStore) -> Callable[[str, Transcript], None]:
-        """The engine's on_finish: append the episode and its results row."""
-        return lambda key, t: store.append(key, t, result_row(self.config, key, t, self.specs, self.protocol))
+        """The engine's on_finish: append the episode, its results row and the run's provenance."""
+        def record(key: str, transcript: Transcript) -> None:
+            provenance = self.provenance()
+            row = {**result_row(self.config, key, transcript, self.specs, self.protocol),
+                   **provenance_columns(provenance)}
+            store.append(key, transcript, row, provenance)
+
+        return record
 
 
 def check_articles(protocol: Protocol, questions: list[Question], task: str) -> None:

@@ -388,3 +388,34 @@ def convert_gguf(gguf_path: Path, out: Path) -> None:
     if not reloaded.chat_template:
         raise BackendError(f"the chat template of {gguf_path.name} did not survive save_pretrained")
     _log(f"converted in {time.perf_counter() - t0:.0f} s")
+
+
+# ----------------------------------------------------------------------------------------- provenance
+
+WEIGHTS_HASH = "weights.sha256"
+"""Cached digest of a built model's weight files, written beside them the first time it is asked for."""
+
+
+def weights_sha256(folder: Path) -> str:
+    """sha256 of the weight files (`*.safetensors`) of a built model directory, cached in `weights.sha256`.
+
+    One file: its own sha256; several: the sha256 of their `name sha256` lines, sorted by name. Hashing a
+    1 GB file takes seconds, so it is done once; a built directory is never changed in place (`_build`
+    renames a finished one over it), so the cache stays right. A read-only cache is hashed every time."""
+    cached = folder / WEIGHTS_HASH
+    if cached.is_file():
+        return cached.read_text(encoding="utf-8").strip()
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise BackendError(f"{folder} holds no *.safetensors weight file to hash; rebuild the model")
+    digests = [(f.name, sha256_file(f)) for f in files]
+    digest = digests[0][1] if len(digests) == 1 else hashlib.sha256(
+        "".join(f"{name} {h}\n" for name, h in digests).encode()).hexdigest()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_HASH}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(digest + "\n")
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a shared read-only cache: the digest is still right, only not kept
+    return digest

@@ -87,7 +87,8 @@ def test_scripted_debate_run_writes_the_run_folder_and_resumes(tmp_path):
 
 SHARED_COLUMNS = {"question_id", "article", "judge", "debater", "consultant", "assignment", "p_answer1", "p_answer2",
                   "verdict", "correct", "invalid", "judge_mass", "best_of_n", "debiased", "p_correct_raw",
-                  "verdict_raw", "correct_raw", "invalid_raw", "p_correct_swapped", "decision_method"}
+                  "verdict_raw", "correct_raw", "invalid_raw", "p_correct_swapped", "decision_method",
+                  "harness_version", "config_hash", "prompts_hash", "models"}
 AGENT_COLUMNS = {"agent_turns", "invalid_turns", "lenient_turns", "retried_turns", "forced_turns", "quotes",
                  "verified_quotes"}
 OPEN_COLUMNS = {"agent_choice", "agent_correct", "agent_choice_valid", "judge_agrees"}

@@ -72,3 +72,61 @@ def test_power_names_a_bad_protocol_and_a_bad_delta(scripted_runs):
     assert result.exit_code != 0 and "'open-debate' is not in these runs" in str(result.exception)
     result = runner.invoke(app, ["power", str(scripted_runs), "--delta", "5"])
     assert result.exit_code != 0 and "--delta" in str(result.exception)
+
+
+def _copy_with_provenance(scripted_runs, tmp_path, edit):
+    """A copy of the scripted runs whose direct run's records are changed by `edit(record)`."""
+    import json
+    import shutil
+
+    copy = tmp_path / "runs"
+    shutil.copytree(scripted_runs, copy)
+    [run] = [p for p in copy.iterdir() if p.name.startswith("direct")]
+    file = run / "transcripts.jsonl"
+    records = [json.loads(line) for line in file.read_text().splitlines()]
+    for record in records:
+        edit(record)
+    file.write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run / "results.parquet").unlink()  # rebuilt from the records when read
+    return copy, run.name
+
+
+def test_analyze_refuses_runs_of_another_harness_version_or_prompts(scripted_runs, tmp_path):
+    from oversight.errors import ConfigError
+
+    for field, value in (("harness_version", "0.0.1"), ("prompts_hash", "0" * 64)):
+        def change(record, field=field, value=value):
+            record["provenance"][field] = record["row"][field] = value
+
+        copy, direct = _copy_with_provenance(scripted_runs, tmp_path / field, change)
+        result = runner.invoke(app, ["analyze", str(copy), "--no-plots", "--n-boot", "100"])
+        assert isinstance(result.exception, ConfigError), result.output
+        message = str(result.exception)
+        assert field in message and value in message and direct in message and "--mixed-provenance" in message
+        mixed = runner.invoke(app, ["analyze", str(copy), "--no-plots", "--n-boot", "100", "--mixed-provenance",
+                                    "--out", str(tmp_path / field / "a")])
+        assert mixed.exit_code == 0, mixed.output
+        assert "48 episodes from 3 run(s)" in mixed.output
+
+
+def test_analyze_pools_runs_without_provenance_with_a_warning(scripted_runs, tmp_path):
+    def as_written_before(record):
+        del record["provenance"]
+        for column in ("harness_version", "config_hash", "prompts_hash", "models"):
+            del record["row"][column]
+
+    copy, direct = _copy_with_provenance(scripted_runs, tmp_path, as_written_before)
+    result = runner.invoke(app, ["analyze", str(copy), "--no-plots", "--n-boot", "100", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "no provenance recorded" in result.output and direct in result.output
+
+
+def test_view_shows_each_episodes_provenance(scripted_runs, tmp_path):
+    from oversight.experiments.provenance import harness_version, prompts_hash
+
+    [run] = [p for p in scripted_runs.iterdir() if p.name.startswith("direct")]
+    result = runner.invoke(app, ["view", str(run), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "transcripts-001.html").read_text()
+    assert page.count('<details class="provenance">') == page.count('<article class="episode"') > 0
+    assert harness_version() in page and prompts_hash() in page and "scripted:first" in page
