@@ -31,6 +31,8 @@ from protocols.base import ProtocolOptions, decision_from
 from protocols.consultancy import NAMES
 
 QUESTION_KEYS = ("question", "answer_1", "answer_2", "side")
+ROW_KEYS = (*QUESTION_KEYS, "question_id", "task", "correct_index")
+"""The dataset columns a reward row reads (`_question`)."""
 
 
 def _question(info: dict[str, Any], where: str) -> tuple[Question, int]:
@@ -71,10 +73,12 @@ def judge_probabilities(judge: Backend, items: Sequence[tuple[Question, int, str
 def judge_reward_fn(judge: Backend) -> Callable[..., list[float]]:
     """A TRL `reward_funcs` entry scoring each completion by the judge (module docstring)."""
 
-    def judge_reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Sequence[Any]) -> list[float]:
+    def judge_reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
+        # TRL also passes non-column keywords (e.g. `trainer_state`): only the question's columns are read
         items = []
         for i, completion in enumerate(completions):
-            row = {k: columns[k][i] for k in columns if columns[k] is not None and i < len(columns[k])}
+            row = {k: columns[k][i] for k in ROW_KEYS
+                   if isinstance(columns.get(k), (list, tuple)) and i < len(columns[k])}
             q, side = _question(row, f"reward row {i}")
             items.append((q, side, _text(completion)))
         return judge_probabilities(judge, items)

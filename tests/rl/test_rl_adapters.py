@@ -21,6 +21,9 @@ def test_trl_reward_and_verl_score_agree_with_the_judge() -> None:
     got = reward(prompts=["p", "p"], completions=["It is 4.", [{"role": "assistant", "content": "It is 5."}]], **rows)
     assert got == pytest.approx([0.9, 0.1])
     assert len(judge.calls) == 1 and judge.calls[0].size == 2  # one batched judge call
+    # TRL passes keywords that are no dataset column (`trainer_state`, `log_extra`): they are left alone
+    again = reward(prompts=["p", "p"], completions=["It is 4.", "It is 5."], trainer_state=object(), **rows)
+    assert again == pytest.approx([0.9, 0.1])
     score = make_compute_score(ScriptedBackend("second"))
     info = {"question": "2+2?", "answer_1": "4", "answer_2": "5", "side": 1}
     assert score("oversight", "It is 5.", "1", info) == pytest.approx(0.9)
