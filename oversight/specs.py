@@ -11,13 +11,18 @@ Backend options follow a `?`, URL-query style, values read as YAML scalars:
 the run-wide options for that model only; an option the backend does not know is a ConfigError.
 A judge panel member's spec may also carry the panel's own options, `prompt=TEMPLATE` and `seed=N`
 (protocols/panel.py), which are taken off before the model loads.
+
+`vision=true|false` says whether the model takes images (`takes_images`); it is read here, never passed
+to the backend. Without it the model's name decides, then a local model folder's `config.json`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -37,6 +42,9 @@ class ModelSpec:
     model: str
     options: tuple[tuple[str, Any], ...] = ()
     """Backend options from the spec's `?key=value&...` part, sorted by key."""
+    vision: bool | None = field(default=None, compare=False)
+    """The spec's `vision=` option (None: not given). Not part of the model's identity: the same weights
+    load once whatever the spec says about them."""
 
     def __str__(self) -> str:
         return f"{self.backend}:{self.model}"
@@ -72,6 +80,10 @@ def parse_model_spec(spec: str, backend: str = "auto") -> ModelSpec:
         raise ConfigError("model spec is empty; use e.g. 'embedded:smollm2-135m' or 'vllm:Qwen/Qwen2.5-7B-Instruct'")
     spec_text, _, query = spec.partition("?")
     options = _spec_options(spec, query) if query else ()
+    vision = dict(options).get("vision")
+    if "vision" in dict(options) and not isinstance(vision, bool):
+        raise ConfigError(f"model spec {spec!r}: vision= must be true or false, got {vision!r}")
+    options = tuple(o for o in options if o[0] != "vision")
     prefix, sep, rest = spec_text.partition(":")
     if sep and prefix in BACKENDS:
         if not rest:
@@ -90,7 +102,7 @@ def parse_model_spec(spec: str, backend: str = "auto") -> ModelSpec:
         if chosen == "scripted":
             raise ConfigError(f"embedded model {spec!r} needs a real backend (vllm or hf), not scripted")
         model = f"embedded:{name}"
-    return ModelSpec(chosen, model, options)
+    return ModelSpec(chosen, model, options, vision)
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ def judge_spec(text: str, backend: str = "auto") -> JudgeSpec:
     if template is not None:
         prompts.require(template)
     options = tuple(o for o in parsed.options if o[0] not in MEMBER_OPTIONS)
-    return JudgeSpec(ModelSpec(parsed.backend, parsed.model, options), template, seed)
+    return JudgeSpec(ModelSpec(parsed.backend, parsed.model, options, parsed.vision), template, seed)
 
 
 @dataclass(frozen=True)
@@ -158,3 +170,66 @@ def judge_role(index: int) -> str:
 def run_specs(judges: Sequence[str], agents: Mapping[str, str | None], backend: str = "auto") -> RunSpecs:
     """A run's judge specs and agent specs (role or family -> spec text; None: not set)."""
     return RunSpecs(tuple(judges), dict(agents), backend)
+
+
+# ------------------------------------------------------------------------------------------ images
+
+VISION_NAMES = ("-vl", "vision", "llava", "pixtral", "gpt-4o", "gpt-4.1", "gemini", "claude")
+"""Model id fragments (lower case) of vision-language model families."""
+VISION_EXAMPLE = "vllm:Qwen/Qwen2.5-VL-3B-Instruct"
+
+
+def takes_images(spec: ModelSpec) -> bool | None:
+    """Whether the model takes images; None when nothing tells.
+
+    Embedded models are small text-only models. A scripted policy answers from the text alone and
+    accepts images as a vision model does, so it stands in for one unless its spec says `vision=false`.
+    Otherwise the spec's `vision=` wins, then the model id (`VISION_NAMES`), then a local model
+    folder's `config.json` (vision-language models carry a `vision_config`)."""
+    if spec.model.startswith("embedded:"):
+        return False
+    if spec.vision is not None:
+        return spec.vision
+    if spec.backend == "scripted":
+        return True
+    if any(name in spec.model.lower() for name in VISION_NAMES):
+        return True
+    config = Path(spec.model).expanduser() / "config.json"
+    if config.is_file():
+        try:
+            return "vision_config" in json.loads(config.read_text())
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def sends_images(spec: ModelSpec, serve: bool = False) -> bool:
+    """Whether the backend path of `spec` sends images: the openai backend does (a `vllm:` model under
+    `serve` runs behind `vllm serve` and is reached by it); the hf and offline vllm backends render a
+    text-only prompt."""
+    return spec.backend in ("openai", "scripted") or (spec.backend == "vllm" and serve)
+
+
+def image_problems(specs: Mapping[str, ModelSpec], task: str, serve: bool = False) -> list[str]:
+    """What stops each role in `specs` (role -> spec; every role sees the task's images) from taking
+    the images of task `task`: one line per role, naming the role, the model and the fix."""
+    problems = []
+    for role, spec in specs.items():
+        capable = takes_images(spec)
+        named = f"{role} model {spec}" + ("" if spec.vision is None else f"?vision={str(spec.vision).lower()}")
+        if capable is False:
+            problems.append(f"{named} is text-only; use a vision model (e.g. {VISION_EXAMPLE})")
+        elif capable is None:
+            problems.append(f"{named} is not known to take images; use a vision model (e.g. {VISION_EXAMPLE}), "
+                            "or add ?vision=true to the spec if it takes images")
+        elif not sends_images(spec, serve):
+            problems.append(f"{named} takes images but the {spec.backend} backend sends text only; run it "
+                            "with --serve (vllm serve) or behind an OpenAI-compatible server (openai:)")
+    return problems
+
+
+def check_images(specs: Mapping[str, ModelSpec], task: str, serve: bool = False) -> None:
+    """Refuse, before any model loads, a role that cannot take the images of task `task`."""
+    problems = image_problems(specs, task, serve)
+    if problems:
+        raise ConfigError(f"task {task!r} shows its images to every role, but " + "; ".join(problems))

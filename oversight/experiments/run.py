@@ -27,6 +27,7 @@ from oversight.models import ModelSpec, load_backend
 from oversight.models.base import Backend
 from protocols.panel import aggregate, members_of
 from oversight.registry import lookup
+from oversight.specs import check_images
 from oversight.store import RunStore, check_unlocked
 from oversight.types import JudgeDecision, Question, Transcript
 from protocols.base import Episode, Protocol, ProtocolOptions
@@ -252,6 +253,8 @@ def prepare_run(config: RunConfig) -> PreparedRun:
                                 fields=config.fields)
     questions = apply_order(loaded, config.order, config.seed)
     check_articles(protocol, questions, config.task)
+    if any(q.images for q in questions):  # every protocol shows a question's images to every role
+        check_images(specs, config.task, config.serve)
     path = Path(config.out) / config.run_id
     existing = RunStore(path)
     if not config.fresh:  # fresh: the old folder is moved aside at open(), whatever it holds

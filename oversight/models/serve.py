@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.metadata
+import json
 import os
 import signal
 import socket
@@ -258,14 +259,8 @@ def backend_options(config: Any, backend: str) -> dict[str, Any]:
     return {}
 
 
-def load_served(spec: Any, options: dict[str, Any], config: Any) -> ServedBackend:
-    """A `vllm:` spec run as a managed `vllm serve`, reached through the openai backend.
-
-    Spec options that `ManagedServer` knows configure the server; any other becomes a `vllm serve`
-    flag (`max_num_seqs=64` -> `--max-num-seqs 64`, `enable_prefix_caching=false` ->
-    `--no-enable-prefix-caching`). The returned backend stops
-    its server on close (and at interpreter exit in any case).
-    """
+def server_arguments(spec: Any, options: dict[str, Any], config: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The `ManagedServer` keyword arguments and extra `vllm serve` flags for `spec` (see `load_served`)."""
     merged = {**options, **dict(spec.options)}
     server_kwargs = {k: v for k, v in merged.items() if k in _SERVER_OPTIONS}
     extra: list[str] = []
@@ -277,9 +272,43 @@ def load_served(spec: Any, options: dict[str, Any], config: Any) -> ServedBacken
             extra.append(f"--{flag}")
         elif value is False:
             extra.append(f"--no-{flag}")  # vLLM's boolean flags come in --x / --no-x pairs
+        elif isinstance(value, dict):
+            extra += [f"--{flag}", json.dumps(value)]  # vLLM's JSON flags (`limit_mm_per_prompt={image: 2}`)
         else:
             extra += [f"--{flag}", str(value)]
-    server = ManagedServer(spec.model, extra_args=tuple(extra), **server_kwargs).start()
+    images = image_limit(spec, config) if "limit_mm_per_prompt" not in merged else 0
+    if images:
+        extra += ["--limit-mm-per-prompt", json.dumps({"image": images})]
+    return server_kwargs, tuple(extra)
+
+
+def image_limit(spec: Any, config: Any) -> int:
+    """The most images one of the run's questions carries, for a vision model (0: no flag). vLLM admits at
+    most its `--limit-mm-per-prompt` images per request (one by default), and every request about a question
+    carries all of its images."""
+    from oversight.sandbox import code_execution
+    from oversight.specs import takes_images
+    from tasks.base import load_questions
+
+    if config is None or not takes_images(spec):
+        return 0
+    with code_execution(config.allow_code_exec):
+        questions = load_questions(config.task, limit=config.limit, seed=config.seed, data=config.data,
+                                   fields=config.fields)
+    return max((len(q.images) for q in questions), default=0)
+
+
+def load_served(spec: Any, options: dict[str, Any], config: Any) -> ServedBackend:
+    """A `vllm:` spec run as a managed `vllm serve`, reached through the openai backend.
+
+    Spec options that `ManagedServer` knows configure the server; any other becomes a `vllm serve`
+    flag (`max_num_seqs=64` -> `--max-num-seqs 64`, `enable_prefix_caching=false` ->
+    `--no-enable-prefix-caching`). A vision model on a task with images gets `--limit-mm-per-prompt
+    '{"image": N}'`, N the run's largest image count per question. The returned backend stops
+    its server on close (and at interpreter exit in any case).
+    """
+    server_kwargs, extra = server_arguments(spec, options, config)
+    server = ManagedServer(spec.model, extra_args=extra, **server_kwargs).start()
     try:
         return ServedBackend(server, max_connections=config.max_connections, timeout=config.request_timeout)
     except BaseException:
