@@ -37,6 +37,7 @@ from oversight.registry import lookup
 from oversight.experiments.replay import replay_episode, variant_of
 from oversight.experiments.provenance import provenance_columns, run_provenance
 from oversight.experiments.run import RunReport, protocol_options, result_row, role_specs
+from oversight.specs import check_images
 from oversight.store import RunStore, saved_config
 from oversight.types import Request, Transcript
 
@@ -105,6 +106,8 @@ def rejudge(run: str | Path, judge: str, backend: str | None = None, console: Co
                             f"({len(unknown)} unknown key(s))")
         records = [r for r in records if r["key"] in wanted]
     todo = [(r["key"], Transcript.from_dict(r["transcript"])) for r in records if r["key"] not in done]
+    if todo and models is None and any(saved.question.images for _, saved in todo):
+        check_images({"judge": spec}, config.task, config.serve)  # before the judge loads
     if todo and models is None:
         console.print(f"[dim]loading judge {spec} ...[/dim]")
         models = {"judge": load_backend(spec)}

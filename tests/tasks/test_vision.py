@@ -131,3 +131,15 @@ def test_the_study_gives_every_role_of_its_image_cells_a_vision_model(tmp_path: 
         assert plan[0].error is None, plan[0].error
     text_judges = {"vllm:google/gemma-7b-it", "vllm:Qwen/Qwen2.5-7B-Instruct", "vllm:meta-llama/Llama-3.1-8B-Instruct"}
     assert {cell.config.judge for cell in study.cells if cell.config.task != "mmmu"} == text_judges
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_rejudging_image_transcripts_refuses_a_text_only_judge_before_it_loads(tmp_path: Path) -> None:
+    from oversight.experiments.rejudge import rejudge
+    from oversight.experiments.run import run_experiment
+
+    report = run_experiment(_config(tmp_path, protocol="direct"))
+    with pytest.raises(ConfigError, match="task 'mmmu'.*judge model scripted:first\\?vision=false is text-only"):
+        rejudge(report.path, "scripted:first?vision=false")
+    assert not (report.path / "judged").exists()
+    assert len(rejudge(report.path, "scripted:second").results) == 2  # an image-capable judge rejudges them
