@@ -457,8 +457,9 @@ def public_argument(raw: str, word_limit: int | None = None) -> str:
     Arguments over `word_limit` words are cut there (the study's limit is 150), so a rambling agent
     cannot crowd the judge's context.
     """
-    match = _ARGUMENT.search(raw)
-    text = _THINKING.sub("", match.group(1) if match else raw).strip()
+    public = _THINKING.sub("", raw)  # first: an `<argument>` written inside the thinking stays private
+    match = _ARGUMENT.search(public)
+    text = (match.group(1) if match else public).strip()
     words = re.findall(r"\S+\s*", text)
     if word_limit is not None and len(words) > word_limit:
         text = "".join(words[:word_limit]).rstrip() + " ..."
@@ -468,7 +469,7 @@ def public_argument(raw: str, word_limit: int | None = None) -> str:
 def argument_format(raw: str) -> str:
     """`tagged` when the reply wrote its argument inside `<argument>` tags, `lenient` when its public text was
     taken without them (see `public_argument`)."""
-    return "tagged" if _ARGUMENT.search(raw) else "lenient"
+    return "tagged" if _ARGUMENT.search(_THINKING.sub("", raw)) else "lenient"
 
 
 def turn_columns(transcript: Transcript) -> dict[str, Any]:

@@ -268,3 +268,12 @@ def test_retries_draw_on_what_is_left_of_the_turn_budget():
     t, agent = run_debate("thinker", max_tokens=40, retries=3)
     # the thinker spends the whole budget on its first try (20 thinking + 20 forced): nothing is left to retry
     assert [c.size for c in agent.calls] == [2, 2, 2, 2]
+
+
+def test_an_argument_tag_inside_unfinished_thinking_stays_private_when_forced():
+    from protocols.base import public_argument
+
+    thought = "<thinking>plan: <argument>draft that must stay private"
+    forced = thought + "\n</thinking>\n\n<argument>the real case</argument>"
+    assert public_argument(forced) == "the real case"
+    assert public_argument("<thinking>a</thinking><argument>b</argument>") == "b"
