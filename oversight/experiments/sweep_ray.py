@@ -4,7 +4,10 @@ Ray does the scheduling and the remote calls; this module only says what to plac
 
 - one **model actor** per model spec and replica (`ray.replicas`), holding the loaded backend
   (a vLLM engine on GPU machines). Each actor asks Ray for `ray.gpus_per_model` GPUs and
-  `ray.cpus_per_model` CPUs; vLLM actors get `tensor_parallel_size = ray.tensor_parallel`;
+  `ray.cpus_per_model` CPUs; vLLM actors get `tensor_parallel_size = ray.tensor_parallel`. A `vllm:`
+  model of a cell with `serve: true` runs as a managed `vllm serve` inside its actor, as in
+  `oversight run --serve`: the openai path is the one that sends images, and the server admits as many
+  images per request as the largest question of the cells it serves carries;
 - one **cell task** per pending cell, spread over the nodes. It runs the cell exactly like
   `oversight run` (same episodes, same run folder), its model calls going to the actors; Ray
   retries a failed cell task `cell_retries` times (`retry_exceptions`), then the driver reports it.
@@ -27,6 +30,7 @@ from typing import Any
 
 from rich.console import Console
 
+from oversight.config import RunConfig
 from oversight.errors import ConfigError
 from oversight.models import ModelSpec, load_backend
 from oversight.models.base import Backend
@@ -45,10 +49,18 @@ def import_ray() -> Any:
 
 
 class ModelActor:
-    """Holds one loaded backend on a Ray node; becomes a Ray actor in `run_on_ray`."""
+    """Holds one loaded backend on a Ray node; becomes a Ray actor in `run_on_ray`.
 
-    def __init__(self, spec: ModelSpec, options: dict[str, Any]) -> None:
-        self.backend = load_backend(spec, **options)
+    `served`: the run config of a cell whose `vllm:` model runs behind a managed `vllm serve` (the
+    server stops with the actor, and the actor's process with the cluster's shutdown)."""
+
+    def __init__(self, spec: ModelSpec, options: dict[str, Any], served: RunConfig | None = None) -> None:
+        if served is not None:
+            from oversight.models.serve import load_served
+
+            self.backend: Backend = load_served(spec, options, served)
+        else:
+            self.backend = load_backend(spec, **options)
 
     def generate(self, requests: list[Request]) -> list[Reply]:
         return self.backend.generate(requests)
@@ -91,6 +103,35 @@ def actor_options(spec: ModelSpec, settings: RaySettings) -> dict[str, Any]:
     return {"tensor_parallel_size": settings.tensor_parallel} if spec.backend == "vllm" else {}
 
 
+ActorKey = tuple[ModelSpec, bool]
+"""A model actor's identity: the spec, and whether it runs behind `vllm serve`."""
+
+
+def plan_actors(configs: dict[str, RunConfig]) -> tuple[dict[str, dict[str, ActorKey]], dict[ActorKey, RunConfig | None]]:
+    """Which actor each cell's role families use, and what each actor loads.
+
+    Returns cell id -> family -> actor key, and actor key -> the config its server is started from
+    (None: loaded in process). A served actor takes the config of its cells with the most images per
+    question, so that its `--limit-mm-per-prompt` admits every question it will see."""
+    from oversight.experiments.run import role_specs
+    from oversight.models.serve import image_limit
+    from oversight.registry import lookup
+
+    needs: dict[str, dict[str, ActorKey]] = {}
+    served: dict[ModelSpec, list[RunConfig]] = {}
+    for cell_id, config in configs.items():
+        by_family = role_specs(config, lookup("protocol", config.protocol).roles)
+        needs[cell_id] = {}
+        for family, spec in by_family.items():
+            serve = bool(config.serve) and spec.backend == "vllm"
+            needs[cell_id][family] = (spec, serve)
+            if serve:
+                served.setdefault(spec, []).append(config)
+    keys = sorted({key for by_family in needs.values() for key in by_family.values()}, key=str)
+    loads = {key: max(served[key[0]], key=lambda c: image_limit(key[0], c)) if key[1] else None for key in keys}
+    return needs, loads
+
+
 def run_on_ray(cells: list[Cell], sweep: Sweep, console: Console, address: str) -> dict[str, str]:
     """Run `cells` on the cluster at `address`; returns cell id -> error for cells that failed every try."""
     if not cells:
@@ -104,21 +145,16 @@ def run_on_ray(cells: list[Cell], sweep: Sweep, console: Console, address: str) 
         task = ray.remote(run_cell)
         out = str(sweep.path.resolve())
         configs = {cell.id: cell.config.model_copy(update={"out": out}) for cell in cells}
-        from oversight.registry import lookup
-        from oversight.experiments.run import role_specs
-
-        needs = {cell_id: role_specs(config, lookup("protocol", config.protocol).roles)
-                 for cell_id, config in configs.items()}
-        specs = sorted({spec for by_family in needs.values() for spec in by_family.values()}, key=str)
-        replicas = {spec: [actor_cls.options(num_gpus=settings.gpus_per_model, num_cpus=settings.cpus_per_model)
-                           .remote(spec, actor_options(spec, settings)) for _ in range(settings.replicas)]
-                    for spec in specs}
-        console.print(f"[dim]Ray: {len(specs)} model(s) x {settings.replicas} replica(s), "
+        needs, loads = plan_actors(configs)
+        replicas = {key: [actor_cls.options(num_gpus=settings.gpus_per_model, num_cpus=settings.cpus_per_model)
+                          .remote(key[0], actor_options(key[0], settings), served) for _ in range(settings.replicas)]
+                    for key, served in loads.items()}
+        console.print(f"[dim]Ray: {len(loads)} model(s) x {settings.replicas} replica(s), "
                       f"{len(cells)} cell(s) at {address}[/dim]")
         refs = {}
         for number, (cell_id, config) in enumerate(configs.items()):
-            actors = {family: (spec, replicas[spec][number % settings.replicas])
-                      for family, spec in needs[cell_id].items()}
+            actors = {family: (key[0], replicas[key][number % settings.replicas])
+                      for family, key in needs[cell_id].items()}
             refs[cell_id] = task.options(max_retries=sweep.settings.cell_retries, retry_exceptions=True,
                                          scheduling_strategy="SPREAD").remote(config, actors)
         errors = {}
