@@ -115,7 +115,11 @@ def saved_config(folder: Path) -> RunConfig:
     """The config a run folder was written with (`config.yaml`: keys RunConfig knows; the rest is provenance)."""
     if not (folder / CONFIG).is_file():
         raise ConfigError(f"{folder} is not a run folder (no {CONFIG}); pass a folder `oversight run` wrote")
-    saved = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
+    return config_from_saved(yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {})
+
+
+def config_from_saved(saved: dict[str, Any]) -> RunConfig:
+    """The RunConfig of a run's saved `config.yaml` contents (see `saved_config`)."""
     values = {key: value for key, value in saved.items() if key in RunConfig.model_fields}
     # A run saved before order-debiased judging has no `debias` key: it was judged in one label order.
     values.setdefault("debias", False)

@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from oversight.cli import analysis, bench, export, judging, listings, run, serving, sweeps, train, tournament
+from oversight.cli import analysis, bench, export, human, judging, listings, run, serving, sweeps, train, tournament
 from oversight.cli.console import err
 from oversight.errors import EXIT_BAD_INPUT, OversightError
 
@@ -27,6 +27,7 @@ app.command(context_settings=bench.PASS_THROUGH)(bench.bench)
 app.add_typer(listings.tasks_app, name="tasks", invoke_without_command=True)
 app.add_typer(serving.cache_app, name="cache")
 app.command()(export.export)
+app.add_typer(human.human_app, name="human")
 
 
 def main() -> None:

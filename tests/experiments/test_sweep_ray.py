@@ -37,7 +37,9 @@ def cluster(tmp_path):
     port = free_port()
     temp = Path("/tmp") / f"ray-{os.getpid()}-{port}"  # Ray's socket paths must stay short
     common = ["--num-cpus", "2", "--disable-usage-stats", "--block"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    scratch = temp.with_name(temp.name + "-tmp")  # the nodes' temporary files (a managed server's log among
+    scratch.mkdir()                                # them); short, as vLLM's socket paths live there too
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "TMPDIR": str(scratch)}
     head = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard=false"]
     nodes = [subprocess.Popen([str(RAY), "start", *head, "--node-ip-address", "127.0.0.1", *common], env=env,
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -53,7 +55,7 @@ def cluster(tmp_path):
         while _alive_nodes(address) < 2:
             assert time.time() < deadline, "the Ray worker node did not join"
             time.sleep(1)
-        yield address
+        yield address, scratch
     finally:
         for node in reversed(nodes):  # only the process groups started here; Ray's servers may outlive SIGTERM
             for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -63,6 +65,7 @@ def cluster(tmp_path):
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
         shutil.rmtree(temp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _alive_nodes(address: str) -> int:
@@ -72,6 +75,7 @@ def _alive_nodes(address: str) -> int:
 
 
 def test_ray_sweep_matches_the_local_run(cluster, write_sweep, tmp_path):
+    cluster, _ = cluster
     sweep = {"product": {"protocol": ["direct", "debate", "consultancy"], "seed": [0, 1]}}
     path = write_sweep(sweep)
     local = run(*CLI, "sweep", str(path), "--out", str(tmp_path / "local"))
@@ -84,3 +88,25 @@ def test_ray_sweep_matches_the_local_run(cluster, write_sweep, tmp_path):
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
     status = run(*CLI, "status", str(tmp_path / "ray" / "grid"), env={**os.environ, "COLUMNS": "200"})
     assert "6 cells: 6 done, 0 pending, 0 failed" in status.stdout
+
+
+def test_a_serve_cell_runs_its_vllm_model_behind_vllm_serve_in_its_actor(cluster, write_sweep, tmp_path):
+    """The real embedded judge behind a managed `vllm serve` started by its Ray actor, against the same
+    server started by a local run: the same decisions, and no server left once the sweep ends."""
+    cluster, scratch = cluster
+    base = {"judge": "embedded:smollm2-135m", "serve": True, "backend": "auto", "max_model_len": 2048}
+    path = write_sweep({"product": {"seed": [0, 1]}}, base={**base, "protocol": "direct"})
+    local = run(*CLI, "sweep", str(path), "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    remote = run(*CLI, "sweep", str(path), "--ray", cluster, "--out", str(tmp_path / "ray"))
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert "1 model(s)" in remote.stderr
+    logs = list(scratch.glob("vllm-serve-*.log"))  # written by the actor's managed server
+    assert len(logs) == 1 and "/v1/chat/completions" in logs[0].read_text(errors="replace")
+    a = pd.read_parquet(tmp_path / "local" / "grid" / "results.parquet").sort_values(["cell", "episode"])
+    b = pd.read_parquet(tmp_path / "ray" / "grid" / "results.parquet").sort_values(["cell", "episode"])
+    assert len(a) == len(b) == 4
+    assert list(a["verdict"]) == list(b["verdict"])
+    assert b["p_correct"].to_numpy() == pytest.approx(a["p_correct"].to_numpy(), abs=1e-3)
+    leftover = run("pgrep", "-f", "vllm.entrypoints.openai.api_server").stdout.split()
+    assert not leftover, "a vllm serve outlived its sweep"
