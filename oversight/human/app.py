@@ -56,10 +56,17 @@ class Forbidden(Exception):
 
 
 def render_message(text: str) -> Markup:
-    """A prompt's text as HTML: escaped, then the harness's quote tags (agents cannot write them) marked up."""
+    """A prompt's text as HTML: escaped, then the harness's quote tags (agents cannot write them) highlighted.
+    The tags stay visible, so the page reads as the model judge's prompt does (its instructions name them)."""
     escaped = html.escape(text, quote=False)
-    return Markup(_TAG.sub(lambda m: "</mark>" if m.group(1) else
-                           f'<mark class="{"verified" if m.group(2) == "v" else "unverified"}">', escaped))
+
+    def tag(match: re.Match[str]) -> str:
+        shown = f'<span class="tag">{match.group(0)}</span>'
+        if match.group(1):
+            return f"{shown}</mark>"
+        return f'<mark class="{"verified" if match.group(2) == "v" else "unverified"}">{shown}'
+
+    return Markup(_TAG.sub(tag, escaped))
 
 
 def create_app(db: TrialDB, agents: AgentPool | None = None) -> FastAPI:
