@@ -22,7 +22,9 @@ _ID_WHEN_SET = {"panel_aggregate": "mean", "judge_temperature": 0.0,
                 # budget forcing's default (half of max_tokens) came with it
                 "thinking_tokens": None,
                 # fuzzy quote matching came later; strict runs keep their folder
-                "quote_match": "strict"}
+                "quote_match": "strict",
+                # interactive debate came later; debates without judge questions keep their folder
+                "judge_questions": False}
 # Fields that do not change what a run computes; they are left out of the run id.
 _NOT_IDENTITY = ("out", "name", "allow_code_exec")
 # Serving settings: where and how models run, not what they compute (a resumed run may change them).
@@ -91,6 +93,9 @@ class RunConfig(BaseModel):
     """How a quote must match the article: `strict` (normalised, exact; Khan et al. 2024) or `fuzzy` (an
     article window of the quote's length with `fuzz.ratio` >= 90 that differs from it, word for word, in at most
     one word in ten and in no number or negation; the judge sees the article's words). See protocols/quotes.py."""
+    judge_questions: bool = False
+    """Interactive debate (Khan et al. 2024): the judge asks the debaters a question after every round but the
+    last (consultancy's judge always asks the consultant)."""
     debias: bool = True
     """Order-debiased judging: the judge decides every episode with the answer labels in both orders and the two
     log-odds are averaged; false: one decision, in the presented order."""

@@ -101,6 +101,9 @@ class ProtocolOptions:
     replica: int = 0
     """Which of several independent plays of the same episodes this protocol makes (RL samples a group of plays
     per question): part of every sampled request's identity, so replicas draw different samples."""
+    judge_questions: bool = False
+    """Interactive debate (Khan et al. 2024): the judge asks the debaters a question between rounds (consultancy's
+    judge always does)."""
     debias: bool = True
     """Order-debiased judging: the judge decides each transcript with the answer labels in both orders and the
     decision averages the two log-odds (position bias cancels); off: one decision in the presented order."""

@@ -2,7 +2,9 @@
 
 Turns are simultaneous by default: in each round both debaters see the transcript of the earlier
 rounds only. With `turns="sequential"` (the study's ablation) B also sees A's argument of the same
-round. The judge sees the arguments (never a debater's private thinking) and decides.
+round. The judge sees the arguments (never a debater's private thinking) and decides. With `judge_questions`
+(interactive debate, Khan et al. 2024) the judge asks both debaters a question after every round but the last,
+which they answer in the next.
 
 `open-debate` plays the same debate after the agent has answered the question itself: the debater
 whose side it chose is the *protagonist* (the study's open debate); the judge is not told which.
@@ -14,8 +16,10 @@ import dataclasses
 from typing import Any
 
 from oversight.registry import register
-from oversight.types import Question, Request, Transcript, Turn
-from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, turn_columns
+from oversight.types import Question, Request, Sampling, Transcript, Turn
+from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, public_argument, turn_columns
+from protocols.consultancy import JUDGE_QUESTION_TOKENS
+from protocols.quotes import strip_reserved
 from protocols.open import agent_choice_columns, choose
 
 NAMES = {"debater_a": "Alice", "debater_b": "Bob", "judge": "Judge"}
@@ -42,6 +46,8 @@ class Debate(Protocol):
             for group in groups:
                 speeches = [self._speech(question, role, round_, tuple(turns)) for role in group]
                 turns += yield from self.speak(question, speeches, round_)
+            if self.options.judge_questions and round_ < self.rounds - 1:
+                turns.append((yield from self._judge_question(question, turns, round_)))
         decision, reasoning = yield from self.decide("debate/judge", question, **self._judge_view(question, turns))
         return Transcript(protocol=self.name, question=question,
                           turns=tuple(turns) + reasoning,
@@ -49,6 +55,14 @@ class Debate(Protocol):
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:
         return turn_columns(transcript)
+
+    def _judge_question(self, question: Question, turns: list[Turn], round_: int) -> Steps:
+        """Interactive debate (Khan et al. 2024): the judge asks both debaters a question after a round."""
+        messages = self.render("debate/judge_question", question, **self._judge_view(question, turns))
+        [asked] = yield [Request(role="judge", messages=messages, sampling=Sampling(max_tokens=JUDGE_QUESTION_TOKENS))]
+        # the judge's question may echo a debater's forged quote tags: it is model text too
+        text = strip_reserved(public_argument(asked.text, self.options.limit_for("judge")))
+        return Turn("judge", round_, text, raw=asked.text)
 
     def _judge_view(self, question: Question, turns: list[Turn]) -> dict[str, Any]:
         return {"transcript": turns, "names": NAMES, "sides": SIDES,

@@ -27,8 +27,8 @@ def create(
     per_judge: Annotated[int, typer.Option("--per-judge", help="Items each invited judge gets.")] = 20,
     unique: Annotated[str, typer.Option("--unique", help="What a judge never meets twice: story (the source "
                                         "text; Khan et al. 2024), question, or none.")] = "story",
-    live: Annotated[bool, typer.Option("--live", help="Consultancy items are played anew as they are judged: the "
-                                       "human asks the consultant's questions between rounds.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="Consultancy and debate items are played anew as they are "
+                                       "judged: the human asks the agents a question between rounds.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the judges' assignments.")] = 0,
 ) -> None:
     """Create a trial (or add runs to one): every finished episode of RUN... becomes an item to judge."""

@@ -45,6 +45,9 @@ QuoteMatch = Annotated[str, typer.Option(help="How a quote must match the articl
 Debias = Annotated[bool, typer.Option("--debias/--no-debias", help="Order-debiased judging: the judge decides each "
                                       "episode in both answer-label orders and the log-odds are averaged.",
                                       rich_help_panel="Protocol")]
+JudgeQuestions = Annotated[bool, typer.Option(
+    "--judge-questions", help="Interactive debate (Khan et al. 2024): the judge asks the debaters a question "
+    "between rounds.", rich_help_panel="Protocol")]
 Judge = Annotated[str, typer.Option(help="Judge model spec, backend:model.", rich_help_panel="Models")]
 JudgePanel = Annotated[Optional[list[str]], typer.Option(
     "--judge", help="Judge model spec, backend:model; repeat it for a judge panel (member options ?prompt=TEMPLATE, "

@@ -9,9 +9,9 @@ import typer
 from oversight.cli.console import err, interrupted, out
 from oversight.cli.options import (
     AllowCodeExec, Backend, BaseUrl, BestOfN, BonScorer, CacheFlag, ConfigFile, Consultant, Data, Debater, DebaterA,
-    DebaterB, Debias, Fields, Fresh, GpuMemory, JudgeCot, JudgePanel, JudgeTemperature, Limit, MaxConnections,
-    MaxModelLen, MaxTokens, Name, Order, PanelAggregate, QuoteMatch, Quotes, RequestTimeout, Retries, Rounds, Seed,
-    ServeFlag, Task, Temperature, TensorParallel, ThinkingTokens, Turns, WordLimit, _default, _given,
+    DebaterB, Debias, Fields, Fresh, GpuMemory, JudgeCot, JudgePanel, JudgeQuestions, JudgeTemperature, Limit,
+    MaxConnections, MaxModelLen, MaxTokens, Name, Order, PanelAggregate, QuoteMatch, Quotes, RequestTimeout, Retries,
+    Rounds, Seed, ServeFlag, Task, Temperature, TensorParallel, ThinkingTokens, Turns, WordLimit, _default, _given,
 )
 from oversight.config import RunConfig
 from oversight.errors import ConfigError
@@ -27,7 +27,7 @@ def run(
     bon_scorer: BonScorer = _default("bon_scorer"), retries: Retries = _default("retries"),
     judge_cot: JudgeCot = _default("judge_cot"), quotes: Quotes = _default("quotes"),
     quote_match: QuoteMatch = _default("quote_match"),
-    debias: Debias = _default("debias"), judge: JudgePanel = None,
+    debias: Debias = _default("debias"), judge_questions: JudgeQuestions = False, judge: JudgePanel = None,
     panel_aggregate: PanelAggregate = _default("panel_aggregate"),
     judge_temperature: JudgeTemperature = _default("judge_temperature"),
     debater: Debater = _default("debater"), consultant: Consultant = None, backend: Backend = _default("backend"),
@@ -52,7 +52,7 @@ def run(
         judge=judge, panel_aggregate=panel_aggregate, judge_temperature=judge_temperature, debater=debater,
         consultant=consultant, backend=backend, max_tokens=max_tokens, thinking_tokens=thinking_tokens,
         temperature=temperature, best_of_n=best_of_n, bon_scorer=bon_scorer, retries=retries, judge_cot=judge_cot,
-        quotes=quotes, quote_match=quote_match, debias=debias, out=out_dir, name=name, debater_a=debater_a,
+        quotes=quotes, quote_match=quote_match, debias=debias, judge_questions=judge_questions, out=out_dir, name=name, debater_a=debater_a,
         debater_b=debater_b, fresh=fresh,
         cache=cache, base_url=base_url, max_connections=max_connections, request_timeout=request_timeout,
         serve=serve, tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,

@@ -67,7 +67,8 @@ def protocol_options(config: RunConfig) -> ProtocolOptions:
         rounds=config.rounds, turns=config.turns, word_limit=config.word_limit, word_limits=dict(config.word_limits),
         max_tokens=config.max_tokens, thinking_tokens=config.thinking_tokens, temperature=config.temperature, seed=config.seed, best_of_n=config.best_of_n,
         bon_scorer=config.bon_scorer, retries=config.retries, judge_cot=config.judge_cot, quotes=config.quotes,
-        quote_match=config.quote_match, debias=config.debias)
+        quote_match=config.quote_match, debias=config.debias,
+        judge_questions=config.judge_questions)
 
 
 def debater_column(specs: dict[str, ModelSpec]) -> str | None:

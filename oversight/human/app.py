@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, Header, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -98,6 +99,8 @@ def create_app(db: TrialDB, agents: AgentPool | None = None) -> FastAPI:
         return judge
 
     def assignment_of(s: Any, judge: Judge, position: int) -> Assignment:
+        if not 0 <= position < 2**31:  # no set is that long, and the database's integers stop there
+            raise Forbidden
         found = s.scalars(select(Assignment).where(Assignment.judge_id == judge.id,
                                                    Assignment.position == position)).first()
         if found is None:
@@ -120,6 +123,10 @@ def create_app(db: TrialDB, agents: AgentPool | None = None) -> FastAPI:
     @app.exception_handler(Forbidden)
     def forbidden(_request: Request, _exc: Forbidden) -> HTMLResponse:
         return page("forbidden.html.j2", status=403)
+
+    @app.exception_handler(RequestValidationError)
+    def malformed(_request: Request, _exc: RequestValidationError) -> HTMLResponse:
+        return page("forbidden.html.j2", status=403)  # a link whose position is no number opens nothing
 
     @app.exception_handler(StarletteHTTPException)
     def not_found(_request: Request, exc: StarletteHTTPException) -> Response:

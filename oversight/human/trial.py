@@ -25,15 +25,16 @@ from oversight.store import CONFIG, RunStore
 from oversight.types import Transcript
 
 Unique = Literal["story", "question", "none"]
-LIVE_PROTOCOLS = ("consultancy", "open-consultancy")
-"""Protocols whose code asks the judge between rounds: live items let the human ask there."""
+LIVE_PROTOCOLS = ("consultancy", "open-consultancy", "debate", "open-debate")
+"""Protocols whose judge asks between rounds (a live debate is an interactive one, `judge_questions`)."""
 
 
 def create_trial(db: TrialDB, runs: Sequence[str | Path], *, per_judge: int, unique: Unique = "story",
                  live: bool = False, seed: int = 0) -> tuple[int, str | None]:
     """Add every finished episode of `runs` as an item; returns (items added, the admin token when first made).
 
-    `live`: consultancy items are played anew as they are judged, the human asking the consultant's questions."""
+    `live`: consultancy and debate items are played anew as they are judged, the human asking the agents a
+    question between rounds (Khan et al. 2024's interactive protocols)."""
     if per_judge < 1:
         raise ConfigError(f"--per-judge must be at least 1, got {per_judge}")
     added = 0
@@ -45,6 +46,8 @@ def create_trial(db: TrialDB, runs: Sequence[str | Path], *, per_judge: int, uni
                 raise DataError(f"{folder} is not a run folder (no {CONFIG}); pass folders `oversight run` wrote")
             config = yaml.safe_load((folder / CONFIG).read_text(encoding="utf-8")) or {}
             protocol = config.get("protocol", "")
+            if live and protocol in ("debate", "open-debate"):
+                config = {**config, "judge_questions": True}
             if live and protocol not in LIVE_PROTOCOLS:
                 raise ConfigError(f"--live plays episodes whose protocol asks the judge between rounds "
                                   f"({', '.join(LIVE_PROTOCOLS)}); {folder} is a {protocol} run. Create its items "

@@ -62,7 +62,7 @@ def test_bad_inputs_name_the_input_and_the_fix(tmp_path, scripted_runs):
     with pytest.raises(DataError, match="not a run folder"):
         create_trial(db, [tmp_path], per_judge=2)
     with pytest.raises(ConfigError, match="--live plays episodes"):
-        create_trial(db, [scripted_runs["debate"]], per_judge=2, live=True)
+        create_trial(db, [scripted_runs["direct"]], per_judge=2, live=True)
     create_trial(db, [scripted_runs["debate"]], per_judge=7)
     with pytest.raises(ConfigError, match="lower --per-judge to 6"):
         invite(db, "alice")  # 6 questions on 6 stories
@@ -166,3 +166,20 @@ def test_a_live_consultancy_takes_the_humans_questions_and_generates_each_turn_o
     row = pd.read_parquet(folder / "results.parquet").iloc[0]
     assert row["judge"] == "human:alice" and json.loads(row["models"])["judge"] == {"spec": "human:alice"}
     pool.close()
+
+
+def test_a_live_debate_is_an_interactive_one(tmp_path, scripted_runs):
+    db = TrialDB(f"sqlite:///{tmp_path / 'live.db'}")
+    create_trial(db, [scripted_runs["debate"]], per_judge=1, live=True)
+    token, _ = invite(db, "alice")
+    client = TestClient(create_app(db, AgentPool(tmp_path / "cache.sqlite")))
+    page = client.get(f"/j/{token}")
+    assert "Ask the debaters one short question" in page.text and "the debaters will answer it" in page.text
+    position = int(str(page.url).rsplit("/", 1)[1])
+    page = client.post(f"/j/{token}/{position}/ask", data={"question": "Who is lying?", "csrf": csrf_of(page.text)})
+    assert "Round 1, Judge: Who is lying?" in page.text and "Round 2, Alice:" in page.text
+    client.post(f"/j/{token}/{position}/decide", data={"percent": "30", "csrf": csrf_of(page.text)})
+    with db.session() as s:
+        turns = s.scalars(select(Decision)).one().transcript["turns"]
+    assert [(t["role"], t["round"]) for t in turns] == [("debater_a", 0), ("debater_b", 0), ("judge", 0),
+                                                        ("debater_a", 1), ("debater_b", 1)]
