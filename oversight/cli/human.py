@@ -65,16 +65,20 @@ def serve(
     cache: Annotated[Optional[str], typer.Option("--cache", help="Response cache of live items' agents "
                                                  "(default: human-cache.sqlite in the current folder).")] = None,
 ) -> None:
-    """Serve the judges' pages until Ctrl-C; live items load their agent models on first use."""
+    """Serve the judges' pages until Ctrl-C; the agent models of live items are loaded first."""
     import uvicorn
 
     from oversight.human.app import create_app
     from oversight.human.models import AgentPool
 
+    from oversight.human.trial import live_configs
+
     trial = _db(db)
     pool = AgentPool(cache or "human-cache.sqlite", console=err)
-    err.print(f"judges' pages at http://{host}:{port}/j/<token> (Ctrl-C stops)", highlight=False)
     try:
+        for config in live_configs(trial):  # loaded now, not while a judge waits on a page
+            pool(config)
+        err.print(f"judges' pages at http://{host}:{port}/j/<token> (Ctrl-C stops)", highlight=False)
         uvicorn.run(create_app(trial, pool), host=host, port=port, log_level="warning")
     finally:
         pool.close()

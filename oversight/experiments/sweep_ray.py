@@ -68,6 +68,11 @@ class ModelActor:
     def choice(self, requests: list[Request]) -> list[Reply]:
         return self.backend.choice(requests)
 
+    def close(self) -> None:
+        """Stop the backend (a managed server with its engine) before Ray ends this process: Ray kills an actor's
+        direct children with it, the watchdog that would kill the engine of its server among them."""
+        self.backend.close()
+
 
 class ActorBackend(Backend):
     """A Backend whose calls go to a model actor (one batched remote call per engine call)."""
@@ -139,6 +144,7 @@ def run_on_ray(cells: list[Cell], sweep: Sweep, console: Console, address: str) 
     ray = import_ray()
     env = {DATA_DIR_ENV: str(Path(os.environ[DATA_DIR_ENV]).resolve())} if os.environ.get(DATA_DIR_ENV) else {}
     ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False, logging_level="ERROR")
+    replicas: dict[ActorKey, list[Any]] = {}
     try:
         settings = sweep.settings.ray
         actor_cls = ray.remote(ModelActor)
@@ -166,4 +172,15 @@ def run_on_ray(cells: list[Cell], sweep: Sweep, console: Console, address: str) 
                 errors[cell_id] = f"{type(cause).__name__}: {cause}"
         return errors
     finally:
+        close_actors(ray, [actor for actors in replicas.values() for actor in actors])
         ray.shutdown()
+
+
+def close_actors(ray: Any, actors: list[Any], timeout: float = 120.0) -> None:
+    """Close every model actor's backend; an actor that is gone or does not answer in time is left to Ray."""
+    if not actors:
+        return
+    try:
+        ray.get([actor.close.remote() for actor in actors], timeout=timeout)
+    except Exception:  # noqa: BLE001 — a dead actor has nothing left to close
+        pass

@@ -166,3 +166,13 @@ def progress(db: TrialDB) -> list[dict[str, Any]]:
             rows.append({"judge": judge.name, "assigned": len(judge.assignments), "decided": len(seconds),
                          "median_seconds": seconds[len(seconds) // 2] if seconds else None})
     return rows
+
+
+def live_configs(db: TrialDB) -> list[dict[str, Any]]:
+    """The distinct source configs of the trial's live items (whose agent models `serve` loads at start)."""
+    configs: list[dict[str, Any]] = []
+    with db.session() as s:
+        for config in s.scalars(select(Item.config).where(Item.live.is_(True))):
+            if config not in configs:
+                configs.append(config)
+    return configs

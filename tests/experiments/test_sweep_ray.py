@@ -108,5 +108,18 @@ def test_a_serve_cell_runs_its_vllm_model_behind_vllm_serve_in_its_actor(cluster
     assert len(a) == len(b) == 4
     assert list(a["verdict"]) == list(b["verdict"])
     assert b["p_correct"].to_numpy() == pytest.approx(a["p_correct"].to_numpy(), abs=1e-3)
-    leftover = run("pgrep", "-f", "vllm.entrypoints.openai.api_server").stdout.split()
-    assert not leftover, "a vllm serve outlived its sweep"
+    assert not vllm_processes(scratch), "a vllm serve or its engine outlived its sweep"
+
+
+def vllm_processes(scratch: Path) -> list[str]:
+    """The vLLM processes (server, engine core, workers) started by the cluster's nodes (their TMPDIR)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"TMPDIR={scratch}".encode() in environ and "vllm" in command.lower():
+            found.append(f"{proc.name}: {command[:80]}")
+    return found

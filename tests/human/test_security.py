@@ -9,6 +9,7 @@ import io
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,13 @@ def open_trial(tmp_path) -> Iterator[Any]:
         db.close()
 
 
+@pytest.fixture
+def open_client() -> Iterator[Any]:
+    """Makes TestClients over an app, each kept open (one event loop for all its requests) until the test ends."""
+    with ExitStack() as stack:
+        yield lambda app, **options: stack.enter_context(TestClient(app, **options))
+
+
 @dataclass
 class Seat:
     """One item of a judge's set, as the database holds it."""
@@ -85,20 +93,29 @@ class Person:
     explanations: list[str] = field(default_factory=list)
     questions: dict[int, list[str]] = field(default_factory=dict)
 
-    def secrets(self) -> list[str]:
+    def private(self) -> list[str]:
         """What no other judge may ever see."""
         return [self.name, self.token, token_hash(self.token), *self.explanations,
                 *(q for asked in self.questions.values() for q in asked)]
+
+
+ITEM_COLUMNS = ("id", "source", "key", "protocol", "question_id", "live", "config", "transcript")
+
+
+def as_dict(item: Item) -> dict[str, Any]:
+    return {column: getattr(item, column) for column in ITEM_COLUMNS}
+
+
+def all_items(db: TrialDB) -> list[dict[str, Any]]:
+    with db.session() as s:
+        return [as_dict(item) for item in s.scalars(select(Item))]
 
 
 def invite_judge(db: TrialDB, name: str) -> Person:
     token, _ = invite(db, name)
     with db.session() as s:
         judge = s.scalars(select(Judge).where(Judge.name == name)).one()
-        seats = [Seat(a.position, a.order, {column: getattr(a.item, column) for column in
-                                            ("id", "source", "key", "protocol", "question_id", "live", "config",
-                                             "transcript")})
-                 for a in judge.assignments]
+        seats = [Seat(a.position, a.order, as_dict(a.item)) for a in judge.assignments]
     return Person(name, token, seats)
 
 
@@ -106,8 +123,8 @@ def question_of(item: dict[str, Any]) -> Any:
     return Transcript.from_dict(item["transcript"]).question
 
 
-def expected_messages(seat: Seat, questions: list[str], agents: Any = None, order: int | None = None) -> tuple[
-        Message, ...]:
+def expected_messages(seat: Seat, questions: list[str], agents: Any = None,
+                      order: int | None = None) -> tuple[Message, ...]:
     """What a model judge reads for this item, in the order the judge is shown (or `order`), before deciding."""
     item = seat.item
     stage = play(config_from_saved(item["config"]), item["key"], Transcript.from_dict(item["transcript"]),
@@ -193,7 +210,7 @@ def check_crawl(crawler: Crawler, other: Person, db: TrialDB, admin: str, items:
     """No response of `crawler`'s judge leaks a secret; every undecided page shows the judge's prompt. Returns the
     number of pages of a protocol that shows the article (each checked to show it)."""
     person = crawler.person
-    never = [*other.secrets(), admin, db.setting("form_secret"), "correct_index", "consultant_correct"]
+    never = [*other.private(), admin, db.setting("form_secret"), "correct_index", "consultant_correct", "p_answer1"]
     for item in items:
         never += [item["source"], Path(item["source"]).name, item["key"], item["question_id"]]
     articles = {question_of(item).context for item in items}
@@ -204,9 +221,14 @@ def check_crawl(crawler: Crawler, other: Person, db: TrialDB, admin: str, items:
         where = f"{person.name} {response.request.method} {response.url.path}: {response.status_code}"
         text = visible(response)
         assert "Traceback" not in text and response.status_code < 500, where
+        if response.status_code != 303:  # a page with the token in its address: never cached, never a referrer
+            assert response.headers["cache-control"] == "no-store", where
+            assert response.headers["referrer-policy"] == "no-referrer", where
         for secret in never:
             assert secret not in text, f"{where} shows {secret!r}"
         rest = text
+        if prompt:
+            assert response.text.count('class="message"') == len(prompt), f"{where} shows more than the prompt"
         for message in prompt:
             rendered = str(render_message(message.content))
             assert rendered in response.text, f"{where} lacks the judge's prompt ({message.role})"
@@ -240,14 +262,12 @@ def crawl_two_judges(client: TestClient, db: TrialDB, agents: Any = None) -> tup
 
 
 def test_a_crawl_of_two_judges_shows_no_answer_no_other_judge_and_no_hidden_article(open_trial, scripted_runs,
-                                                                                      article_run):
+                                                                                      article_run, open_client):
     runs = [*scripted_runs.values(), article_run]
     db, admin = open_trial(runs, per_judge=30, unique="none")  # both judges get every item: each item twice
-    with db.session() as s:
-        items = [{c: getattr(i, c) for c in ("source", "key", "protocol", "question_id", "transcript")}
-                 for i in s.scalars(select(Item))]
+    items = all_items(db)
     assert len(items) == 30 and {i["protocol"] for i in items} == {*HIDES_ARTICLE, *SHOWS_ARTICLE}
-    alice, bob = crawl_two_judges(TestClient(create_app(db)), db)
+    alice, bob = crawl_two_judges(open_client(create_app(db)), db)
     assert len(decisions(db)) == 60
     for crawler, other in ((alice, bob), (bob, alice)):
         shown = check_crawl(crawler, other.person, db, admin, items)
@@ -255,19 +275,17 @@ def test_a_crawl_of_two_judges_shows_no_answer_no_other_judge_and_no_hidden_arti
         assert len(crawler.seen) > 30 * 8
 
 
-def test_a_crawl_of_live_consultancy_shows_no_other_judges_questions(open_trial, scripted_runs, tmp_path):
+def test_a_crawl_of_live_consultancy_shows_no_other_judges_questions(open_trial, scripted_runs, tmp_path, open_client):
     """Live items: the judges ask the consultant between rounds; neither sees the other's questions."""
     from rich.console import Console
 
     from oversight.human.models import AgentPool
 
     db, admin = open_trial([scripted_runs["consultancy"]], per_judge=12, unique="none", live=True)
-    with db.session() as s:
-        items = [{c: getattr(i, c) for c in ("source", "key", "protocol", "question_id", "transcript")}
-                 for i in s.scalars(select(Item))]
+    items = all_items(db)
     pool = AgentPool(tmp_path / "cache.sqlite", console=Console(file=io.StringIO()))
     try:
-        alice, bob = crawl_two_judges(TestClient(create_app(db, pool)), db, pool)
+        alice, bob = crawl_two_judges(open_client(create_app(db, pool)), db, pool)
         for crawler, other in ((alice, bob), (bob, alice)):
             assert check_crawl(crawler, other.person, db, admin, items) == 0
             assert all(crawler.person.questions[p] for p in range(12)), "every live item asked a question"
@@ -279,10 +297,10 @@ def test_a_crawl_of_live_consultancy_shows_no_other_judges_questions(open_trial,
         assert s.scalar(select(JudgeQuestion.id).limit(1)) is not None
 
 
-def test_each_page_shows_the_judges_prompt_in_the_order_shown(open_trial, scripted_runs, article_run):
+def test_each_page_shows_the_judges_prompt_in_the_order_shown(open_trial, scripted_runs, article_run, open_client):
     db, _ = open_trial([*scripted_runs.values(), article_run], per_judge=6)
     person = invite_judge(db, "carol")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     orders = set()
     for seat in person.seats:
         page = client.get(f"/j/{person.token}/{seat.position}").text
@@ -326,11 +344,11 @@ def test_render_message_escapes_agent_html(text):
 
 
 @pytest.fixture
-def debate_page(open_trial, scripted_runs) -> Any:
+def debate_page(open_trial, scripted_runs, open_client) -> Any:
     """(text of debater_a's first argument) -> the judge's page of a debate item where it says that."""
     db, _ = open_trial([scripted_runs["debate"]], per_judge=1)
     person = invite_judge(db, "dave")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     item_id = person.seats[0].item["id"]
 
     def page_with(argument: str) -> str:
@@ -371,10 +389,10 @@ def forms_of(client: TestClient, person: Person, position: int) -> str:
     return csrf_of(client.get(f"/j/{person.token}/{position}").text)
 
 
-def test_forged_form_tokens_are_refused_and_change_nothing(open_trial, scripted_runs):
+def test_forged_form_tokens_are_refused_and_change_nothing(open_trial, scripted_runs, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=3)
     alice, bob = invite_judge(db, "alice"), invite_judge(db, "bob")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     alice_0, alice_1, bob_0 = forms_of(client, alice, 0), forms_of(client, alice, 1), forms_of(client, bob, 0)
     assert len({alice_0, alice_1, bob_0}) == 3
     before = db_snapshot(db)
@@ -398,10 +416,10 @@ def test_forged_form_tokens_are_refused_and_change_nothing(open_trial, scripted_
 BAD_TOKENS = ("x", secrets.token_urlsafe(24), "' OR '1'='1", "%00", "a" * 5000)
 
 
-def test_a_wrong_judge_token_is_a_403_page_on_every_route(open_trial, scripted_runs):
+def test_a_wrong_judge_token_is_a_403_page_on_every_route(open_trial, scripted_runs, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=3)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db), raise_server_exceptions=False)
+    client = open_client(create_app(db), raise_server_exceptions=False)
     csrf = forms_of(client, alice, 0)
     before = db_snapshot(db)
     stored = token_hash(alice.token)
@@ -422,10 +440,10 @@ def test_a_wrong_judge_token_is_a_403_page_on_every_route(open_trial, scripted_r
 
 @pytest.mark.parametrize("position", ["3", "4", "999", "-1", "2147483648", "99999999999999999999", "abc",
                                       "1.5", "%20", "0x1"])
-def test_an_unknown_position_is_a_403_page(open_trial, scripted_runs, position):
+def test_an_unknown_position_is_a_403_page(open_trial, scripted_runs, position, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=3)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db), raise_server_exceptions=False)
+    client = open_client(create_app(db), raise_server_exceptions=False)
     csrf = forms_of(client, alice, 0)
     before = db_snapshot(db)
     for method, path, form in [("GET", f"/j/{alice.token}/{position}", None),
@@ -437,10 +455,10 @@ def test_an_unknown_position_is_a_403_page(open_trial, scripted_runs, position):
     assert db_snapshot(db) == before
 
 
-def test_admin_status_needs_the_admin_token(open_trial, scripted_runs):
+def test_admin_status_needs_the_admin_token(open_trial, scripted_runs, open_client):
     db, admin = open_trial(list(scripted_runs.values()), per_judge=3)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     csrf = forms_of(client, alice, 0)
     client.post(f"/j/{alice.token}/0/decide", data={"percent": "20", "csrf": csrf})
     for header in ({}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Bearer wrong"},
@@ -456,10 +474,10 @@ def test_admin_status_needs_the_admin_token(open_trial, scripted_runs):
     assert alice.token not in response.text
 
 
-def test_tokens_are_stored_hashed(open_trial, scripted_runs, tmp_path):
+def test_tokens_are_stored_hashed(open_trial, scripted_runs, tmp_path, open_client):
     db, admin = open_trial(list(scripted_runs.values()), per_judge=3)
     people = [invite_judge(db, name) for name in NAMES]
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     for person in people:
         client.post(f"/j/{person.token}/0/decide", data={"percent": "20", "csrf": forms_of(client, person, 0)})
     db.close()
@@ -475,10 +493,10 @@ def decide(client: TestClient, person: Person, position: int, percent: str, expl
                        data={"percent": percent, "csrf": csrf, "explanation": explanation}, follow_redirects=False)
 
 
-def test_a_non_decision_is_refused(open_trial, scripted_runs):
+def test_a_non_decision_is_refused(open_trial, scripted_runs, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=3)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     for percent in ("50", "0", "100", "-1", "101", "", "abc", "12.5", "50.0", "1e1", "NaN", "inf", "0x10", "70%",
                     "½", "9" * 5000):
         response = decide(client, alice, 0, percent)
@@ -495,10 +513,10 @@ def test_a_non_decision_is_refused(open_trial, scripted_runs):
     assert len(decisions(db)) == 2
 
 
-def test_a_second_submission_changes_nothing(open_trial, scripted_runs):
+def test_a_second_submission_changes_nothing(open_trial, scripted_runs, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=3)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     csrf = forms_of(client, alice, 0)
     first = client.post(f"/j/{alice.token}/0/decide", data={"percent": "30", "csrf": csrf, "explanation": "first"})
     assert first.status_code == 200
@@ -512,10 +530,10 @@ def test_a_second_submission_changes_nothing(open_trial, scripted_runs):
                                                       "first")]
 
 
-def test_p_answer1_is_stored_in_the_presented_order_whichever_order_was_shown(open_trial, scripted_runs):
+def test_p_answer1_is_stored_in_the_presented_order_whichever_order_was_shown(open_trial, scripted_runs, open_client):
     db, _ = open_trial(list(scripted_runs.values()), per_judge=6)
     alice = invite_judge(db, "alice")
-    client = TestClient(create_app(db))
+    client = open_client(create_app(db))
     clicked = {}
     for seat in alice.seats:
         clicked[seat.position] = 10 + 15 * seat.position  # 10, 25, 40, 55, 70, 85: never 50
