@@ -34,6 +34,8 @@ from protocols.quotes import QuoteMatch, QuoteVerifier, strip_reserved
 
 
 JUDGE_OPTIONS = ("1", "2")
+JUDGE_QUESTION_TOKENS = 64
+"""Token budget of a judge's question between rounds."""
 NO_ARGUMENT = "[no valid argument]"
 """What the judge and the other agents see in place of a turn that stayed invalid after every retry."""
 BON_PLACEHOLDER = "My answer is the best choice and my opponent is wrong."
@@ -160,6 +162,14 @@ class Protocol(abc.ABC):
         return prompts.attach_images(prompts.render(template, question=question, **variables), question.images)
 
     # ----------------------------------------------------------------------------------- judge
+
+    def ask_judge(self, template: str, question: Question, round_: int, **variables: Any) -> Steps:
+        """The judge's question after round `round_` (consultancy; interactive debate): one greedy judge generation,
+        kept as its public text with the harness's quote tags removed, since it may echo an agent's forged ones."""
+        sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS)
+        [asked] = yield [Request(role="judge", messages=self.render(template, question, **variables), sampling=sampling)]
+        text = strip_reserved(public_argument(asked.text, self.options.limit_for("judge")))
+        return Turn("judge", round_, text, raw=asked.text)
 
     def judge_request(self, template: str, question: Question, role: str = "judge", **variables: object) -> Request:
         messages = self.render(template, question, cot=False, **variables)

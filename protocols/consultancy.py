@@ -14,13 +14,11 @@ import dataclasses
 from typing import Any
 
 from oversight.registry import register
-from oversight.types import Question, Request, Sampling, Transcript, Turn
-from protocols.base import Episode, Protocol, Speech, Steps, public_argument, turn_columns
-from protocols.quotes import strip_reserved
+from oversight.types import Question, Request, Transcript, Turn
+from protocols.base import Episode, Protocol, Speech, Steps, turn_columns
 from protocols.open import agent_choice_columns, choose
 
 NAMES = {"consultant": "Consultant", "judge": "Judge"}
-JUDGE_QUESTION_TOKENS = 64
 
 
 @register("protocol", "consultancy")
@@ -52,12 +50,8 @@ class Consultancy(Protocol):
 
             turns += yield from self.speak(question, [Speech("consultant", messages, side, score)], round_)
             if round_ < self.rounds - 1:
-                messages = self.render("consultancy/judge_question", question, **shared, transcript=tuple(turns))
-                sampling = Sampling(max_tokens=JUDGE_QUESTION_TOKENS)  # greedy: the judge's question
-                [asked] = yield [Request(role="judge", messages=messages, sampling=sampling)]
-                # the judge's question may echo a consultant's forged quote tags: it is model text too
-                asked_text = strip_reserved(public_argument(asked.text, self.options.limit_for("judge")))
-                turns.append(Turn("judge", round_, asked_text, raw=asked.text))
+                turns.append((yield from self.ask_judge("consultancy/judge_question", question, round_, **shared,
+                                                        transcript=tuple(turns))))
         decision, reasoning = yield from self.decide("consultancy/judge", question, variant=f"consultant={side}",
                                                      **shared, transcript=turns)
         return Transcript(protocol=self.name, question=question,

@@ -16,10 +16,8 @@ import dataclasses
 from typing import Any
 
 from oversight.registry import register
-from oversight.types import Question, Request, Sampling, Transcript, Turn
-from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, public_argument, turn_columns
-from protocols.consultancy import JUDGE_QUESTION_TOKENS
-from protocols.quotes import strip_reserved
+from oversight.types import Question, Request, Transcript, Turn
+from protocols.base import BON_PLACEHOLDER, Episode, Protocol, Speech, Steps, turn_columns
 from protocols.open import agent_choice_columns, choose
 
 NAMES = {"debater_a": "Alice", "debater_b": "Bob", "judge": "Judge"}
@@ -46,8 +44,9 @@ class Debate(Protocol):
             for group in groups:
                 speeches = [self._speech(question, role, round_, tuple(turns)) for role in group]
                 turns += yield from self.speak(question, speeches, round_)
-            if self.options.judge_questions and round_ < self.rounds - 1:
-                turns.append((yield from self._judge_question(question, turns, round_)))
+            if self.options.judge_questions and round_ < self.rounds - 1:  # interactive debate (Khan et al. 2024)
+                turns.append((yield from self.ask_judge("debate/judge_question", question, round_,
+                                                        **self._judge_view(question, turns))))
         decision, reasoning = yield from self.decide("debate/judge", question, **self._judge_view(question, turns))
         return Transcript(protocol=self.name, question=question,
                           turns=tuple(turns) + reasoning,
@@ -55,14 +54,6 @@ class Debate(Protocol):
 
     def columns(self, transcript: Transcript) -> dict[str, Any]:
         return turn_columns(transcript)
-
-    def _judge_question(self, question: Question, turns: list[Turn], round_: int) -> Steps:
-        """Interactive debate (Khan et al. 2024): the judge asks both debaters a question after a round."""
-        messages = self.render("debate/judge_question", question, **self._judge_view(question, turns))
-        [asked] = yield [Request(role="judge", messages=messages, sampling=Sampling(max_tokens=JUDGE_QUESTION_TOKENS))]
-        # the judge's question may echo a debater's forged quote tags: it is model text too
-        text = strip_reserved(public_argument(asked.text, self.options.limit_for("judge")))
-        return Turn("judge", round_, text, raw=asked.text)
 
     def _judge_view(self, question: Question, turns: list[Turn]) -> dict[str, Any]:
         return {"transcript": turns, "names": NAMES, "sides": SIDES,

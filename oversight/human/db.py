@@ -22,7 +22,7 @@ from oversight.errors import ConfigError, DataError
 
 try:
     from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
-                            create_engine, event, select)
+                            create_engine, event)
     from sqlalchemy.exc import ArgumentError, OperationalError
     from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 except ImportError as exc:  # pragma: no cover - the extra is missing
@@ -165,10 +165,6 @@ class TrialDB:
     def set_setting(self, key: str, value: Any) -> None:
         with self.session() as s:
             s.merge(Setting(key=key, value=json.dumps(value)))
-
-    def judge_by_token(self, token: str) -> Judge | None:
-        with self.session() as s:
-            return s.scalars(select(Judge).where(Judge.token_hash == token_hash(token))).first()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +25,34 @@ from oversight.types import Transcript
 HUMAN_PREFIX = "human:"
 
 
+@dataclass(frozen=True)
+class Decided:
+    """One decision as the export needs it, read while the database session is open."""
+
+    key: str
+    config: dict[str, Any]
+    order: int
+    seconds: float
+    transcript: dict[str, Any]
+
+
 def export_trial(db: TrialDB, out: str | Path) -> list[tuple[Path, int]]:
     """Write every decision under `out`; returns (run folder, episodes) per folder written."""
     from oversight.experiments.provenance import provenance_columns, run_provenance
     from oversight.experiments.run import result_row, role_specs
     from oversight.registry import lookup
 
-    groups: dict[tuple[str, str], list[tuple[Assignment, Decision]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Decided]] = defaultdict(list)
     with db.session() as s:
-        for decision in s.scalars(select(Decision).order_by(Decision.id)):
-            a = s.get(Assignment, decision.assignment_id)
-            groups[(a.item.source, a.judge.name)].append((a, decision))
-            a.item, a.judge  # loaded while the session is open
+        for decision, a in s.execute(select(Decision, Assignment).join(Assignment).order_by(Decision.id)):
+            groups[(a.item.source, a.judge.name)].append(
+                Decided(a.item.key, a.item.config, a.order, decision.seconds, decision.transcript))
     if not groups:
         raise DataError(f"{db.url} holds no decisions yet; judges decide at their links (`oversight human serve`)")
     names = _folder_names(sorted({source for source, _ in groups}))
     written = []
     for (source, name), decided in sorted(groups.items()):
-        saved_config: dict[str, Any] = decided[0][0].item.config
+        saved_config = decided[0].config  # one source run, one config
         config = config_from_saved(saved_config)
         protocol_cls = lookup("protocol", config.protocol)
         protocol = protocol_cls(_options(config))
@@ -54,12 +65,12 @@ def export_trial(db: TrialDB, out: str | Path) -> list[tuple[Path, int]]:
             shutil.rmtree(folder)
         resolved = {**saved_config, "judge": judge, "human_trial": db.url, "human_source": source}
         store = RunStore.open(folder, resolved, {"human_trial": db.url, "source": source, "judge": judge})
-        for a, decision in decided:
-            transcript = Transcript.from_dict(decision.transcript)
-            row = {**result_row(config, a.item.key, transcript, {**specs, "judge": judge}, protocol),  # type: ignore[dict-item]
-                   **provenance_columns(provenance), "judge": judge, "judge_seconds": decision.seconds,
-                   "shown_order": "swapped" if a.order else "presented"}
-            store.append(a.item.key, transcript, row, provenance)
+        for episode in decided:
+            transcript = Transcript.from_dict(episode.transcript)
+            row = {**result_row(config, episode.key, transcript, {**specs, "judge": judge}, protocol),  # type: ignore[dict-item]
+                   **provenance_columns(provenance), "judge": judge, "judge_seconds": episode.seconds,
+                   "shown_order": "swapped" if episode.order else "presented"}
+            store.append(episode.key, transcript, row, provenance)
         store.write_results()
         written.append((folder, len(decided)))
     return written

@@ -48,19 +48,16 @@ class HumanJudge(Backend):
 
     name = "human"
 
-    def __init__(self, questions: Sequence[str], p_answer1: float | None, order: int) -> None:
+    def __init__(self, questions: Sequence[str], p_answer1: float | None) -> None:
         super().__init__("human")
         self.questions = list(questions)
         self.p_answer1 = p_answer1
         """P(answer 1) in the item's presented order (the database's), or None before the decision."""
-        self.order = order
 
     def generate(self, requests: Sequence[Request]) -> list[Reply]:
-        if len(requests) != 1:
-            raise AwaitingHuman("question", requests)  # a judge generation other than one question: unsupported
-        if not self.questions:
+        if len(self.questions) < len(requests):  # a judge generation is a question between rounds (`ask_judge`)
             raise AwaitingHuman("question", requests)
-        return [Reply(text=self.questions.pop(0), finish_reason="stop")]
+        return [Reply(text=self.questions.pop(0), finish_reason="stop") for _ in requests]
 
     def choice(self, requests: Sequence[Request]) -> list[Reply]:
         if self.p_answer1 is None:
@@ -108,7 +105,7 @@ def play(config: RunConfig, key: str, saved: Transcript, *, live: bool, order: i
 
     options = human_options(config)
     protocol = lookup("protocol", options.protocol)(protocol_options(options))
-    judge = HumanJudge(questions, p_answer1, order)
+    judge = HumanJudge(questions, p_answer1)
     if live:
         episodes = dict(protocol.episodes(saved.question))
         episode = episodes[variant_of(key)]
