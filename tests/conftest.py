@@ -9,11 +9,21 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# 1 GiB of KV cache per vLLM engine (runs default to 2): the tests' prompts need a few thousand tokens, and
+# the session's engines, a killed run's two and a served model's must fit one 24 GiB machine together.
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 os.environ.setdefault("OVERSIGHT_DATA_DIR", str(SHARED_DATA))
 
 
+# The session's shared in-process models (below). Tests that use them run last, in their usual order, so
+# the tests that start model processes of their own (a killed run, a served model, a Ray actor) never run
+# beside them: together they would not fit in memory.
+SHARED_MODELS = frozenset({"hf_judge", "hf_agent", "vllm_judge", "vllm_agent"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: bool(SHARED_MODELS.intersection(getattr(item, "fixturenames", ()))))
     try:
         import torch
 
