@@ -214,14 +214,19 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
 
     Read from each episode's presented-order decision (`verdict_raw`, the verdict of runs that did not
     debias). Per group: mean chosen position over valid verdicts (1.5 = no bias; the study's measure) with its
-    95% CI, the share of first-position picks, order-swap consistency: among episodes judged in both
-    orders (the same `pair`), the share where the judge picked the same answer both times (questions
-    with an invalid verdict in either order count as inconsistent), and the share of invalid verdicts.
+    95% CI, the share of first-position picks, order-swap consistency: the share of decisions made in both
+    label orders where the judge picked the same answer both times (an invalid verdict in either order counts
+    as inconsistent), and the share of invalid verdicts. An order-debiased episode made both decisions itself
+    (`p_correct_raw`, `p_correct_swapped`); other episodes pair with their other answer order (the same `pair`).
     """
-    from analysis.debias import raw_view
+    from analysis.debias import raw_view, with_defaults
 
+    decided = with_defaults(results)
+    raw = decided["p_correct_raw"] if "p_correct_raw" in decided else np.nan  # absent: no debiased episode
+    both_valid = decided["debiased"] & ~decided["invalid"].astype(bool) & ~decided["invalid_raw"]
+    same = both_valid & ((raw > 0.5) == (decided["p_correct_swapped"] > 0.5))
     # Position bias shows in the presented-order decision; an order-debiased one has averaged it away.
-    frame_all = raw_view(results)
+    frame_all = raw_view(results).assign(same_in_episode=same.astype(float).where(decided["debiased"]))
     frame_all = frame_all if "pair" in frame_all else frame_all.assign(pair=frame_all["question_id"].astype(str))
     frame_all = frame_all.assign(chosen_position=pd.to_numeric(frame_all["verdict"], errors="coerce") + 1)
     rows = []
@@ -238,12 +243,16 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
 
 
 def _swap_consistency(frame: pd.DataFrame) -> tuple[int, float]:
+    """(decisions in both orders, share with the same answer picked): debiased episodes count one each, the
+    other episodes once per pair of answer orders."""
+    in_episode = frame["same_in_episode"].dropna()
+    frame = frame[frame["same_in_episode"].isna()]
     # The answer picked, named by its index in the original order, is comparable across the two orders.
     picked = np.where(frame["swapped"].astype(bool), 1 - frame["verdict"], frame["verdict"])
     picked = pd.Series(picked, index=frame.index).where(~frame["invalid"].astype(bool))
     orders = frame.assign(picked=picked).groupby("pair")
     both = orders.filter(lambda g: g["swapped"].astype(bool).nunique() == 2)
-    if both.empty:
-        return 0, np.nan
-    same = both.groupby("pair")["picked"].agg(lambda p: p.notna().all() and p.nunique() == 1)
-    return len(same), float(same.mean())
+    paired = both.groupby("pair")["picked"].agg(lambda p: p.notna().all() and p.nunique() == 1) if len(both) \
+        else pd.Series(dtype=float)
+    same = pd.concat([in_episode.astype(float), paired.astype(float)])
+    return (len(same), float(same.mean())) if len(same) else (0, np.nan)

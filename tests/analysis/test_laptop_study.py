@@ -44,7 +44,9 @@ def test_the_study_sweep_covers_the_design():
     cells = {(c.config.protocol, c.config.task) for c in sweep.cells}
     assert cells == {(p, t) for p in ("direct", "consultancy", "debate") for t in ("quality", "math", "logic", "code")
                      } | {("direct-article", "quality")}
-    assert all(c.config.limit >= 50 and c.config.order == "both" for c in sweep.cells)
+    # every question once, in a random answer order; the judge decides in both label orders (order-debiased)
+    assert all(c.config.order == "random" and c.config.debias for c in sweep.cells)
+    assert all(c.config.limit >= (202 if c.config.task == "quality" else 50) for c in sweep.cells)
     assert {c.config.judge for c in sweep.cells} == {"embedded:smollm2-135m"}
     agents = {c.config.debater for c in sweep.cells if c.config.protocol == "debate"}
     agents |= {c.config.consultant for c in sweep.cells if c.config.protocol == "consultancy"}
@@ -79,9 +81,13 @@ def test_the_readme_section_reports_every_table_of_the_design(scripted_study):
     assert (f"| first | closed | debate | {row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}] | "
             f"{row['invalid_rate']:.3f} | {row['debiased_accuracy']:.3f} [{row['debiased_ci_low']:.3f}, "
             f"{row['debiased_ci_high']:.3f}] |") in accuracy
-    # `scripted:first` puts 0.9 on answer label 1 whatever it reads: averaged over the two orders it has no
-    # preference left, so every debiased decision is a tie (invalid), while its raw accuracy is 0.5.
+    # `scripted:first` puts 0.9 on answer label 1 whatever it reads: averaged over the two label orders it has
+    # no preference left, so every debiased decision is a tie (invalid), while raw it is right exactly when the
+    # random order put the correct answer first.
     first = by_family[by_family["judge"] == "scripted:first"]
-    assert (first["accuracy"] == 0.5).all() and (first["debiased_invalid_rate"] == 1.0).all()
+    assert (first["debiased_invalid_rate"] == 1.0).all()
+    results = pd.read_parquet(scripted_study / "results.parquet")
+    mine = results[results["judge"] == "scripted:first"]
+    assert (mine["correct_raw"] == (mine["correct_index"] == 0)).all() and mine["swapped"].nunique() == 2
     comparisons = tables["comparisons_by_family"]
     assert {"closed", "code", "extractive"} <= set(comparisons["family"])

@@ -24,11 +24,14 @@ def test_the_committed_study_follows_the_design():
     assert results["judge"].nunique() == 2  # the weak judge and the agent judging itself
     questions = results.groupby(["judge", "task", "protocol"])["question_id"].nunique()
     assert (questions >= 50).all()
+    assert (questions.xs("quality", level="task") >= 200).all()  # all of the local QuALITY copy, every protocol
+    assert results.loc[results["task"] == "quality", "article"].nunique() == 15
     for judge, part in questions.groupby(level="judge"):
         cells = set(part.index.droplevel("judge"))
         assert cells == {(task, protocol) for task in ("quality", "math", "logic", "code")
                          for protocol in ("direct", "consultancy", "debate")} | {("quality", "direct-article")}, judge
-    # both answer orders of every question, under every judge
-    orders = results.groupby(["judge", "cell", "question_id"])["swapped"].nunique()
-    assert (orders == 2).all()
+    # each question played once, in a random answer order; every decision made in both label orders
+    assert not results.duplicated(["judge", "cell", "question_id", "assignment"]).any()
+    assert results["swapped"].nunique() == 2
+    assert results["debiased"].all()
     assert (ROOT / "docs" / "laptop-study" / "accuracy.png").stat().st_size > 0

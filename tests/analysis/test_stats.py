@@ -190,6 +190,21 @@ def test_positional_bias_and_swap_consistency():
     assert row["swap_pairs"] == 3 and row["swap_consistency"] == pytest.approx(1 / 3)
 
 
+def test_debiased_episodes_count_their_own_two_orders_for_swap_consistency():
+    frame = episodes([("q1", "debate", False, 0, 0), ("q2", "debate", True, 0, 1), ("q3", "debate", False, 0, 0),
+                      ("q4", "debate", False, 0, 0)])
+    frame["judge"] = "j"
+    # presented order (raw) and the same episode judged with the labels swapped; q3's swapped order is invalid
+    frame["debiased"] = True
+    frame["p_correct_raw"] = [0.7, 0.2, 0.8, 0.6]
+    frame["p_correct_swapped"] = [0.6, 0.4, 0.4, 0.3]
+    frame["invalid_raw"] = False
+    frame["invalid"] = [False, False, True, False]
+    [row] = positional_bias(frame).to_dict("records")
+    # q1: correct in both orders; q2: wrong in both (the same answer); q3: invalid; q4: flips with the order
+    assert row["swap_pairs"] == 4 and row["swap_consistency"] == pytest.approx(2 / 4)
+
+
 def test_consultancy_orders_pair_by_the_side_argued(scripted_runs):
     from analysis.load import load_runs
 
