@@ -13,6 +13,7 @@ for multiplicity with Holm's step-down procedure (`holm`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Literal
 
@@ -218,6 +219,9 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
     label orders where the judge picked the same answer both times (an invalid verdict in either order counts
     as inconsistent), and the share of invalid verdicts. An order-debiased episode made both decisions itself
     (`p_correct_raw`, `p_correct_swapped`); other episodes pair with their other answer order (the same `pair`).
+    For debate, `first_debater_share`: the share of valid final decisions that side with debater A, whose
+    argument the transcript shows first. Swapping the answer labels leaves that order as it is, so order-debiased
+    judging does not cancel this bias (0.5 = none).
     """
     from analysis.debias import raw_view, with_defaults
 
@@ -226,7 +230,10 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
     both_valid = decided["debiased"] & ~decided["invalid"].astype(bool) & ~decided["invalid_raw"]
     same = both_valid & ((raw > 0.5) == (decided["p_correct_swapped"] > 0.5))
     # Position bias shows in the presented-order decision; an order-debiased one has averaged it away.
-    frame_all = raw_view(results).assign(same_in_episode=same.astype(float).where(decided["debiased"]))
+    sided_with_a = (decided["verdict"] == _debater_a(decided)).astype(float).where(
+        _debater_a(decided).notna() & ~decided["invalid"].astype(bool))
+    frame_all = raw_view(results).assign(same_in_episode=same.astype(float).where(decided["debiased"]),
+                                         sided_with_a=sided_with_a)
     frame_all = frame_all if "pair" in frame_all else frame_all.assign(pair=frame_all["question_id"].astype(str))
     frame_all = frame_all.assign(chosen_position=pd.to_numeric(frame_all["verdict"], errors="coerce") + 1)
     rows = []
@@ -238,8 +245,25 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
                      "ci_low": position.get("ci_low", np.nan), "ci_high": position.get("ci_high", np.nan),
                      "first_share": float((valid["chosen_position"] == 1).mean()) if len(valid) else np.nan,
                      "swap_pairs": consistency[0], "swap_consistency": consistency[1],
+                     "first_debater_share": float(frame["sided_with_a"].mean()) if frame["sided_with_a"].notna().any()
+                     else np.nan,
                      "invalid_rate": float(frame["invalid"].astype(float).mean())})
     return pd.DataFrame(rows)
+
+
+def _debater_a(frame: pd.DataFrame) -> pd.Series:
+    """The answer (index in the presented order) debater A argued; NaN for episodes without debaters."""
+    def answer(assignment) -> float:
+        if isinstance(assignment, str):
+            try:
+                assignment = json.loads(assignment)
+            except ValueError:
+                return np.nan
+        return float(assignment["debater_a"]) if isinstance(assignment, dict) and "debater_a" in assignment \
+            else np.nan
+
+    column = frame["assignment"] if "assignment" in frame else pd.Series(np.nan, index=frame.index)
+    return column.map(answer).astype(float)
 
 
 def _swap_consistency(frame: pd.DataFrame) -> tuple[int, float]:

@@ -68,8 +68,8 @@ def _family_order(family: str) -> int:
     return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
 
 
-def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[str, ...] = ("consultancy", "direct")
-                    ) -> str:
+def comparison_grid(table: pd.DataFrame, first: str = "debate",
+                    others: tuple[str, ...] = ("consultancy", "direct", "direct-article")) -> str:
     """Per judge and task type: `first` against each of `others` on the questions both played, raw and
     order-debiased: each accuracy with the questions and the minimum detectable difference, p with the
     Holm-adjusted p beside it (`*`: it survives at 0.05)."""
@@ -101,8 +101,8 @@ def comparison_grid(table: pd.DataFrame, first: str = "debate", others: tuple[st
 def comparison_caption(table: pd.DataFrame) -> str:
     """The comparison grid's title, naming how many tests each view's Holm correction covers."""
     tests = int(table["p_value"].notna().sum())
-    return ("\n**Debate against consultancy and against QA without article** (accuracy of each on the questions "
-            "both played, raw and order-debiased; MDE: the smallest difference a paired z-test over articles or "
+    return ("\n**Debate against consultancy, QA without article and QA with article** (accuracy of each on the "
+            "questions both played, raw and order-debiased; MDE: the smallest difference a paired z-test over articles or "
             "questions detects with power 0.8 at alpha 0.05, from these runs' variance, empty when the differences "
             "do not vary; paired permutation test, p (Holm-adjusted over all "
             f"{tests} protocol pairs of each view, `*`: survives at 0.05))\n")
@@ -123,10 +123,10 @@ def split_grid(table: pd.DataFrame, right: str) -> str:
 def position_grid(table: pd.DataFrame) -> str:
     shown = _by_judge_and_protocol(format_table(table))
     rows = [[judge_name(r["judge"]), PROTOCOLS.get(r["protocol"], r["protocol"]),
-             _with_ci(r["mean_position"], r["95% CI"]), r["first_share"], r["swap_consistency"], r["invalid_rate"]]
-            for _, r in shown.iterrows()]
+             _with_ci(r["mean_position"], r["95% CI"]), r["first_share"], r["swap_consistency"],
+             r["first_debater_share"] or "–", r["invalid_rate"]] for _, r in shown.iterrows()]
     return _markdown(["judge", "protocol", "mean position chosen (1.5 = none)", "first-position share",
-                      "same answer in both orders", "invalid verdicts"], rows)
+                      "same answer in both orders", "sided with the first debater", "invalid verdicts"], rows)
 
 
 def calibration_grid(table: pd.DataFrame) -> str:
@@ -143,9 +143,10 @@ def readme_section(tables: dict[str, pd.DataFrame]) -> str:
     comparisons = tables.get("comparisons_by_family", tables.get("comparisons"))
     parts = [BEGIN,
              ("**Judge accuracy, raw and order-debiased** (95% CI; QuALITY resampled by article. Raw: each episode's "
-              "verdict, both answer orders counted; an invalid verdict counts as wrong. Debiased: the judge's "
-              "log-odds of the correct answer averaged over the two answer orders of each question (and consultant "
-              "side), invalid when either order's verdict is; debiased − raw paired per question)\n"),
+              "verdict in the answer order presented; an invalid verdict counts as wrong. Debiased: the judge's "
+              "log-odds of the correct answer averaged over the two label orders (one episode judged in both, or a "
+              "question played in both answer orders, per consultant side), invalid when either order's verdict "
+              "is; debiased − raw paired per question)\n"),
              accuracy_rows(tables["accuracy_by_family"]),
              comparison_caption(comparisons),
              comparison_grid(comparisons),
@@ -156,7 +157,9 @@ def readme_section(tables: dict[str, pd.DataFrame]) -> str:
     if "open" in tables:
         parts += [("\n**Open protocols, derived from the assigned runs** (the agent's own answer: the self-judged QA "
                   "run)\n"), split_grid(tables["open"], "agent chose correct")]
-    parts += ["\n**Positional bias and invalid verdicts** (each episode's verdict in the order presented)\n",
+    parts += [("\n**Positional bias and invalid verdicts** (each episode's verdict in the order presented; the same "
+               "answer in both orders: of the decisions made in both label orders; sided with the first debater: of the "
+               "valid final decisions in debate, those for the answer of the debater whose argument is shown first)\n"),
               position_grid(tables["position"]),
               ("\n**Calibration on valid verdicts** (Brier score and 10-bin ECE over the verdicts that chose an "
                "answer; the invalid share beside them)\n"),

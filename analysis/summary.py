@@ -34,7 +34,7 @@ TITLES = {
     "open": ("Open protocols: agent chose correctly, judge sided with it (win_rate), accuracy by agent "
              "right/wrong, share of invalid agent choices"),
     "position": ("Positional bias of the presented-order decisions (mean chosen position, 1.5 = none), "
-                 "order-swap consistency"),
+                 "order-swap consistency, and in debate the share of decisions siding with the debater shown first"),
     "calibration": "Calibration of the judge's probabilities on valid verdicts, with the invalid rate",
     "elo": "Debater Elo from cross-play (scale 500, 95% bootstrap CI)",
     "panel": "Judge panels by size: accuracy, calibration and variance across sub-panels, per aggregation",

@@ -205,6 +205,19 @@ def test_debiased_episodes_count_their_own_two_orders_for_swap_consistency():
     assert row["swap_pairs"] == 4 and row["swap_consistency"] == pytest.approx(2 / 4)
 
 
+def test_first_debater_share_counts_valid_debate_decisions_for_debater_a():
+    frame = episodes([("q1", "debate", False, 0, 0), ("q2", "debate", False, 1, 0), ("q3", "debate", True, 0, 1),
+                      ("q4", "debate", False, None, 0), ("q5", "direct", False, 0, 0)])
+    frame["judge"] = "j"
+    frame["assignment"] = [json.dumps({"debater_a": 0, "debater_b": 1}), json.dumps({"debater_a": 1, "debater_b": 0}),
+                           json.dumps({"debater_a": 1, "debater_b": 0}), json.dumps({"debater_a": 0, "debater_b": 1}),
+                           json.dumps({})]
+    rows = {r["protocol"]: r for r in positional_bias(frame).to_dict("records")}
+    # q1 and q2 side with debater A, q3 with debater B, q4 is invalid (left out)
+    assert rows["debate"]["first_debater_share"] == pytest.approx(2 / 3)
+    assert np.isnan(rows["direct"]["first_debater_share"])
+
+
 def test_consultancy_orders_pair_by_the_side_argued(scripted_runs):
     from analysis.load import load_runs
 
