@@ -215,20 +215,25 @@ def judge_again(sweep: Sweep, cells: list[Cell], pool: ModelPool, console: Conso
     from oversight.store import RunStore
 
     errors: dict[str, str] = {}
+    todo = []  # (judge text, spec, cell, episodes left), so each set's line can say how far the pass is
     for text in sweep.settings.rejudge:
         for cell in cells:
             spec = parse_model_spec(text, cell.config.backend)
             if isinstance(cell.config.judge, str) and parse_model_spec(cell.config.judge, cell.config.backend) == spec:
                 continue  # the cell's own judge
             folder = sweep.path / cell.id
-            target = folder / JUDGED / judge_slug(spec)
-            if not RunStore(folder).done_keys() - RunStore(target).done_keys():
-                continue
-            try:
-                rejudge(folder, text, backend=cell.config.backend, console=console,
-                        models={"judge": pool.get(spec, cell.config)})
-            except Exception as exc:  # noqa: BLE001 — reported per judged set, the others go on
-                errors[f"{cell.id}/{JUDGED}/{judge_slug(spec)}"] = f"{type(exc).__name__}: {exc}"
+            left = RunStore(folder).done_keys() - RunStore(folder / JUDGED / judge_slug(spec)).done_keys()
+            if left:
+                todo.append((text, spec, cell, len(left)))
+    for number, (text, spec, cell, left) in enumerate(todo, 1):
+        # A set is one batched engine call, silent until it returns: say what is being judged, and how long it took.
+        console.print(f"[dim]judging {cell.id} again with {spec} ({number}/{len(todo)}): {left} episode(s) ...[/dim]")
+        try:
+            report = rejudge(sweep.path / cell.id, text, backend=cell.config.backend, console=console,
+                             models={"judge": pool.get(spec, cell.config)})
+            console.print(f"[dim]judged {cell.id} again in {report.seconds_total:.0f}s[/dim]")
+        except Exception as exc:  # noqa: BLE001 — reported per judged set, the others go on
+            errors[f"{cell.id}/{JUDGED}/{judge_slug(spec)}"] = f"{type(exc).__name__}: {exc}"
     return errors
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from analysis.load import load_runs
 from oversight.errors import ConfigError
@@ -41,6 +44,21 @@ def test_every_cell_is_judged_again_without_calling_an_agent(write_sweep):
     assert set(merged["judge"]) == {"scripted:first", "scripted:second"}
     assert merged.groupby("judge").size().nunique() == 1  # the second judge saw exactly the same episodes
     assert (merged["cell"].str.endswith(f"/{JUDGED}/scripted-second") == (merged["judge"] == "scripted:second")).all()
+
+
+def test_the_self_judging_pass_says_which_set_it_judges(write_sweep):
+    path = write_sweep({"product": {"protocol": ["direct", "debate"]}}, rejudge=["scripted:second"])
+    sweep = load_sweep(path)
+    console = Console(file=io.StringIO(), width=200)
+    run_sweep(sweep, console=console, pool=counting_pool())
+    printed = console.file.getvalue()
+    for number, cell in enumerate(sweep.cells, 1):
+        episodes = len(RunStore(sweep.path / cell.id).done_keys())
+        assert f"judging {cell.id} again with scripted:second ({number}/2): {episodes} episode(s)" in printed
+        assert f"judged {cell.id} again in " in printed
+    again = Console(file=io.StringIO(), width=200)
+    run_sweep(load_sweep(path), console=again, pool=counting_pool())
+    assert "judging" not in again.file.getvalue()  # nothing left to judge: no line
 
 
 def test_a_finished_sweep_reruns_with_no_model_loaded(write_sweep):
