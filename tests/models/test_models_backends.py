@@ -445,13 +445,17 @@ def test_vllm_worker_runs_on_every_core_of_a_small_cpu(vllm_judge):
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) > SMALL_CPU_CORES:
         pytest.skip(f"{len(cores)} cores: vLLM's own binding applies")
-    workers = [p for p in psutil.Process().children(recursive=True) if "Worker" in p.name()]
+    # this engine's own workers: the children of its engine-core process (other engines may be alive too)
+    core = vllm_judge.llm.llm_engine.engine_core.resources.engine_manager.processes[0].pid
+    workers = [p for p in psutil.Process(core).children(recursive=True) if "Worker" in p.name()]
     assert workers, "no vLLM worker process found"
     # vLLM pins each OMP thread to one core; its own binding would pin them all to the cores left
     # after keeping one for the engine-core process (here: core 0 only).
     for worker in workers:
         pinned = {core for thread in worker.threads() for core in os.sched_getaffinity(thread.id)}
-        assert sorted(pinned) == cores
+        bind = worker.environ().get("VLLM_CPU_OMP_THREADS_BIND")
+        assert sorted(pinned) == cores, f"worker {worker.pid}: VLLM_CPU_OMP_THREADS_BIND={bind!r}, " \
+                                        f"{worker.num_threads()} threads"
 
 
 @slow
