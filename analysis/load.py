@@ -159,11 +159,14 @@ def _agents(row: pd.Series) -> str:
     return ""
 
 
-def _consultant_side(assignment: Any) -> float:
+def assignment_side(assignment: Any, role: str) -> float:
+    """The answer `role` argued (its index in the presented order), from a results row's `assignment` (JSON or a
+    dict); NaN when the episode has no such role."""
     try:
-        side = json.loads(assignment).get("consultant") if isinstance(assignment, str) else None
+        sides = json.loads(assignment) if isinstance(assignment, str) else assignment
     except json.JSONDecodeError:
-        side = None
+        sides = None
+    side = sides.get(role) if isinstance(sides, dict) else None
     return float(side) if side is not None else np.nan
 
 
@@ -186,7 +189,8 @@ def _derive(frame: pd.DataFrame) -> pd.DataFrame:
 def pair_keys(frame: pd.DataFrame) -> list[str]:
     """The key under which the two answer orders of one episode pair up: the question, plus for consultancy
     the answer the consultant argued, named in the original order (its side flips with the order)."""
-    side = frame["assignment"].map(_consultant_side) if "assignment" in frame else pd.Series(np.nan, frame.index)
+    side = frame["assignment"].map(lambda a: assignment_side(a, "consultant")) if "assignment" in frame \
+        else pd.Series(np.nan, frame.index)
     original_side = side.where(~frame["swapped"].astype(bool), 1 - side)
     return [str(q) if pd.isna(s) else f"{q}|consultant={int(s)}" for q, s in zip(frame["question_id"], original_side)]
 

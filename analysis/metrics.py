@@ -13,7 +13,6 @@ for multiplicity with Holm's step-down procedure (`holm`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Literal
 
@@ -224,14 +223,17 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
     judging does not cancel this bias (0.5 = none).
     """
     from analysis.debias import raw_view, with_defaults
+    from analysis.load import assignment_side
 
     decided = with_defaults(results)
     raw = decided["p_correct_raw"] if "p_correct_raw" in decided else np.nan  # absent: no debiased episode
     both_valid = decided["debiased"] & ~decided["invalid"].astype(bool) & ~decided["invalid_raw"]
     same = both_valid & ((raw > 0.5) == (decided["p_correct_swapped"] > 0.5))
+    debater_a = decided["assignment"].map(lambda a: assignment_side(a, "debater_a")) if "assignment" in decided \
+        else pd.Series(np.nan, index=decided.index)
+    sided_with_a = (decided["verdict"] == debater_a).astype(float).where(
+        debater_a.notna() & ~decided["invalid"].astype(bool))
     # Position bias shows in the presented-order decision; an order-debiased one has averaged it away.
-    sided_with_a = (decided["verdict"] == _debater_a(decided)).astype(float).where(
-        _debater_a(decided).notna() & ~decided["invalid"].astype(bool))
     frame_all = raw_view(results).assign(same_in_episode=same.astype(float).where(decided["debiased"]),
                                          sided_with_a=sided_with_a)
     frame_all = frame_all if "pair" in frame_all else frame_all.assign(pair=frame_all["question_id"].astype(str))
@@ -249,21 +251,6 @@ def positional_bias(results: pd.DataFrame, by: Sequence[str] = ("protocol", "jud
                      else np.nan,
                      "invalid_rate": float(frame["invalid"].astype(float).mean())})
     return pd.DataFrame(rows)
-
-
-def _debater_a(frame: pd.DataFrame) -> pd.Series:
-    """The answer (index in the presented order) debater A argued; NaN for episodes without debaters."""
-    def answer(assignment) -> float:
-        if isinstance(assignment, str):
-            try:
-                assignment = json.loads(assignment)
-            except ValueError:
-                return np.nan
-        return float(assignment["debater_a"]) if isinstance(assignment, dict) and "debater_a" in assignment \
-            else np.nan
-
-    column = frame["assignment"] if "assignment" in frame else pd.Series(np.nan, index=frame.index)
-    return column.map(answer).astype(float)
 
 
 def _swap_consistency(frame: pd.DataFrame) -> tuple[int, float]:
